@@ -1,0 +1,44 @@
+"""Settings read from the environment, at run time only (never at import time).
+
+=====================  ===========================================================
+variable               meaning
+=====================  ===========================================================
+WAREHOUSE_URL          SQLAlchemy URL of the warehouse; default: SQLite file in ./data
+WAREHOUSE_SCHEMA       optional schema (PostgreSQL) holding every table
+CONVERSIONS_DATA_DIR   local data folder for the embedded default (default ./data)
+PARTITIONS_START_DATE  first partition-day, YYYY-MM-DD (default 2024-01-01)
+PARTITIONS_TIMEZONE    time zone of the partition-days (default UTC)
+=====================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_TIMEZONE = "UTC"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CONVERSIONS_DATA_DIR") or "data")
+
+
+def default_warehouse_url() -> str:
+    return f"sqlite:///{(data_dir() / 'warehouse.db').as_posix()}"
+
+
+def warehouse_url() -> str:
+    return os.environ.get("WAREHOUSE_URL") or default_warehouse_url()
+
+
+def warehouse_schema() -> str | None:
+    return os.environ.get("WAREHOUSE_SCHEMA") or None
+
+
+def partitions_start_date() -> str:
+    return os.environ.get("PARTITIONS_START_DATE") or DEFAULT_START_DATE
+
+
+def partitions_timezone() -> str:
+    return os.environ.get("PARTITIONS_TIMEZONE") or DEFAULT_TIMEZONE

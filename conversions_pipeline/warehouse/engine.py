@@ -1,0 +1,107 @@
+"""Connecting to the warehouse, with errors that say what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from ..errors import WarehouseError
+from .schema import metadata
+
+SUPPORTED_HINT = "use postgresql://user@host:5432/db or sqlite:///path/to/warehouse.db"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def create_warehouse_engine(url: str, schema: str | None = None) -> Engine:
+    """An engine for ``url``; tables resolve into ``schema`` when one is given (PostgreSQL)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise WarehouseError(f"WAREHOUSE_URL is not a valid SQLAlchemy URL; {SUPPORTED_HINT}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")  # the driver dagster-postgres installs
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except NoSuchModuleError:
+        raise WarehouseError(
+            f"WAREHOUSE_URL dialect '{parsed.drivername}' is unknown; {SUPPORTED_HINT}"
+        ) from None
+    except ImportError as exc:
+        raise WarehouseError(
+            f"WAREHOUSE_URL needs a database driver that is not installed ({exc.name}); "
+            f"install it or {SUPPORTED_HINT}"
+        ) from None
+    if schema:
+        engine = engine.execution_options(schema_translate_map={None: schema})
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail with one line naming the URL when the warehouse cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise WarehouseError(
+            f"cannot reach the warehouse at {safe_url(str(engine.url))}: {reason}; "
+            "check WAREHOUSE_URL and that the server is running"
+        ) from None
+
+
+def create_schema(engine: Engine, tables=None) -> None:
+    """Create the warehouse tables (and the PostgreSQL schema) if they are missing."""
+    check_connection(engine)
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    with engine.begin() as conn:
+        if schema and engine.dialect.name == "postgresql":
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {engine.dialect.identifier_preparer.quote_schema(schema)}"))
+        metadata.create_all(conn, tables=tables)
+
+
+def verify_tables(engine: Engine, tables) -> None:
+    """Fail with one line when a table or a column of the contract is missing."""
+    check_connection(engine)
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    try:
+        inspector = sa.inspect(engine)
+        present = set(inspector.get_table_names(schema=schema))
+        for table in tables:
+            if table.name not in present:
+                where = f" in schema '{schema}'" if schema else ""
+                raise WarehouseError(
+                    f"table '{table.name}' is missing from the warehouse{where}; "
+                    "run `conversions-pipeline init-db` (or `seed`) or fix WAREHOUSE_URL/WAREHOUSE_SCHEMA"
+                )
+            have = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+            missing = [c.name for c in table.columns if c.name not in have]
+            if missing:
+                raise WarehouseError(
+                    f"table '{table.name}' lacks column(s) {', '.join(missing)}; "
+                    "add them to match the warehouse contract (docs/warehouse.md)"
+                )
+    except SQLAlchemyError as exc:
+        raise WarehouseError(f"cannot inspect the warehouse: {type(exc).__name__}; check WAREHOUSE_URL") from None
+
+
+def qualified_name(engine: Engine, table: sa.Table) -> str:
+    """Quoted (schema-qualified) table name for the few raw statements such as COPY."""
+    prep = engine.dialect.identifier_preparer
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    name = prep.quote(table.name)
+    return f"{prep.quote_schema(schema)}.{name}" if schema else name

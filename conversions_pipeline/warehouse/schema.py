@@ -1,0 +1,185 @@
+"""The warehouse contract: every table the pipeline reads or writes, as SQLAlchemy Core metadata.
+
+The same metadata creates identical tables on SQLite and PostgreSQL. Timestamps are stored as
+UTC without a time zone (``TIMESTAMP WITHOUT TIME ZONE``), so both backends compare them the same
+way. Source tables have no unique constraint on ``id``: real exports repeat rows (webhook stages,
+overlapping syncs), so ``id`` and the timestamp column are indexed instead.
+
+An optional PostgreSQL schema is applied at connection time through ``schema_translate_map``
+(see :mod:`conversions_pipeline.warehouse.engine`), so the metadata itself stays schema-less.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+Money = Numeric(14, 2, asdecimal=False)
+
+
+def _source_table(name: str, time_column: str, *columns: Column) -> Table:
+    table = Table(name, metadata, *columns)
+    Index(f"ix_{name}_id", table.c.id)
+    Index(f"ix_{name}_{time_column}", table.c[time_column])
+    table.info["time_column"] = time_column
+    return table
+
+
+# --- Source tables (CallRail-style exports and the shop) -----------------------------------
+
+calls = _source_table(
+    "calls",
+    "start_time",
+    Column("id", String(64), nullable=False, comment="CallRail call id"),
+    Column("company_id", String(64), comment="CallRail company (location) id"),
+    Column("start_time", DateTime, nullable=False, comment="call start, UTC"),
+    Column("duration", Integer, comment="seconds"),
+    Column("answered", Boolean),
+    Column("direction", String(16), comment="inbound or outbound"),
+    Column("first_call", Boolean, comment="first call from this caller"),
+    Column("customer_phone_number", String(64), comment="raw, as exported (PII)"),
+    Column("customer_name", String(200), comment="caller-ID name, raw (PII)"),
+    Column("customer_city", String(100), comment="PII"),
+    Column("customer_state", String(100), comment="PII"),
+    Column("customer_country", String(100), comment="PII"),
+    Column("zip_code", String(32), comment="PII"),
+    Column("source", String(100)),
+    Column("medium", String(100)),
+    Column("campaign", String(200)),
+    Column("fbclid", String(500), comment="Facebook click id, case-sensitive"),
+    Column("gclid", String(500)),
+    Column("landing_page_url", Text),
+    Column("tracking_phone_number", String(32), comment="the number the caller dialled"),
+    Column("session_id", String(64), comment="web session id when the call was tracked to a visit"),
+    Column("lead_status", String(64), comment="good_lead, not_a_lead, ... or empty"),
+    Column("value", String(64), comment='text as exported: "125.00", "$125", ""'),
+    Column("spam", Boolean),
+)
+
+text_messages = _source_table(
+    "text_messages",
+    "created_at",
+    Column("id", String(64), nullable=False),
+    Column("conversation_id", String(64)),
+    Column("company_id", String(64)),
+    Column("created_at", DateTime, nullable=False, comment="UTC"),
+    Column("direction", String(16)),
+    Column("customer_phone_number", String(64), comment="PII"),
+    Column("customer_name", String(200), comment="PII"),
+    Column("source", String(100)),
+    Column("medium", String(100)),
+    Column("campaign", String(200)),
+    Column("fbclid", String(500)),
+    Column("tracking_phone_number", String(32)),
+    Column("lead_status", String(64)),
+)
+
+form_submissions = _source_table(
+    "form_submissions",
+    "submitted_at",
+    Column("id", String(64), nullable=False),
+    Column("company_id", String(64)),
+    Column("submitted_at", DateTime, nullable=False, comment="UTC"),
+    Column("customer_name", String(200), comment="PII"),
+    Column("customer_email", String(320), comment="PII"),
+    Column("customer_phone_number", String(64), comment="PII"),
+    Column("form_name", String(200)),
+    Column("form_url", Text),
+    Column("landing_page_url", Text),
+    Column("referrer", Text),
+    Column("source", String(100)),
+    Column("medium", String(100)),
+    Column("campaign", String(200)),
+    Column("fbclid", String(500)),
+    Column("gclid", String(500)),
+    Column("session_id", String(64)),
+    Column("lead_status", String(64)),
+    Column("value", String(64)),
+    Column("first_form", Boolean),
+    Column("form_data", Text, comment="JSON text of the submitted fields (may hold PII)"),
+)
+
+web_sessions = _source_table(
+    "web_sessions",
+    "started_at",
+    Column("id", String(64), nullable=False),
+    Column("visitor_id", String(64)),
+    Column("started_at", DateTime, nullable=False, comment="UTC"),
+    Column("last_activity_at", DateTime, comment="UTC"),
+    Column("landing_page_url", Text),
+    Column("referrer_url", Text),
+    Column("fbclid", String(500)),
+    Column("fbc", String(600), comment="_fbc cookie, fb.1.<ms>.<fbclid>"),
+    Column("fbp", String(200), comment="_fbp cookie"),
+    Column("client_ip_address", String(64)),
+    Column("client_user_agent", Text),
+    Column("utm_source", String(100)),
+    Column("utm_medium", String(100)),
+    Column("utm_campaign", String(200)),
+    Column("tracking_phone_number", String(32), comment="number shown to this visitor (dynamic number insertion)"),
+)
+
+orders = _source_table(
+    "orders",
+    "created_at",
+    Column("id", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False, comment="UTC"),
+    Column("status", String(32), comment="paid, fulfilled, refunded, cancelled, test"),
+    Column("channel", String(16), comment="online, in_store, phone"),
+    Column("currency", String(8), comment="ISO 4217 as exported"),
+    Column("total", Money),
+    Column("customer_id", String(64)),
+    Column("email", String(320), comment="PII"),
+    Column("phone", String(64), comment="PII"),
+    Column("first_name", String(100), comment="PII"),
+    Column("last_name", String(100), comment="PII"),
+    Column("city", String(100), comment="PII"),
+    Column("state", String(100), comment="PII"),
+    Column("postal_code", String(32), comment="PII"),
+    Column("country", String(100), comment="PII"),
+    Column("fbclid", String(500)),
+    Column("fbc", String(600)),
+    Column("fbp", String(200)),
+    Column("client_ip_address", String(64)),
+    Column("client_user_agent", Text),
+    Column("session_id", String(64)),
+    Column("event_source_url", Text),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("order_id", String(64), nullable=False),
+    Column("line_id", String(64), nullable=False),
+    Column("product_id", String(64)),
+    Column("sku", String(64)),
+    Column("title", String(300)),
+    Column("quantity", Integer),
+    Column("unit_price", Money),
+)
+Index("ix_order_items_order_id", order_items.c.order_id)
+
+SOURCE_TABLES: dict[str, Table] = {
+    t.name: t for t in (calls, text_messages, form_submissions, web_sessions, orders)
+}
+"""Source tables that carry their own timestamp, keyed by name."""
+
+ALL_SOURCE_TABLES: tuple[Table, ...] = (*SOURCE_TABLES.values(), order_items)
+
+
+def time_column(table: Table) -> Column:
+    """The UTC timestamp column that places a source row in a partition-day."""
+    return table.c[table.info["time_column"]]
