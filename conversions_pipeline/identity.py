@@ -91,13 +91,13 @@ def _on_uniques(func: Callable[[pd.Series, pd.Series | None], pd.DataFrame], tex
         u = pd.Series(uniques, dtype=STRING)
         out = func(u, None)
     else:
-        key = text.fillna("\x00") + "\x1f" + region.fillna("")
-        codes, uniques = pd.factorize(key)
-        first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+        key = (text + "\x1f" + region.fillna("")).astype(object)
+        codes, _ = pd.factorize(key, use_na_sentinel=True)  # NA text gives an NA key: code -1
+        present = np.flatnonzero(codes >= 0)
+        first = pd.Series(present).groupby(codes[present]).first().to_numpy()
         u_text = text.iloc[first].reset_index(drop=True)
         u_region = region.iloc[first].reset_index(drop=True)
         out = func(u_text, u_region)
-        codes = np.where(text.isna().to_numpy(), -1, codes)
     take = np.where(codes < 0, 0, codes)
     if len(out) == 0:
         values = pd.Series(pd.NA, index=text.index, dtype=STRING)

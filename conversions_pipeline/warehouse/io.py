@@ -22,29 +22,30 @@ _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def iter_day(
-    engine: Engine,
+    conn: Connection,
     table: sa.Table,
     start_utc: datetime,
     end_utc: datetime,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    columns: list[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the rows whose timestamp lies in ``[start_utc, end_utc)``, ``chunk_rows`` at a time.
 
-    Bounds are naive UTC datetimes. The result is streamed (server-side cursor on PostgreSQL), so
-    memory holds one chunk, whatever the size of the table.
+    Bounds are naive UTC datetimes. The result is streamed (a server-side cursor on PostgreSQL),
+    so memory holds one chunk whatever the size of the table; the caller may write on the same
+    connection between chunks.
     """
     ts = time_column(table)
-    cols = [table.c[c] for c in columns] if columns else list(table.c)
-    query = sa.select(*cols).where(ts >= start_utc, ts < end_utc).order_by(ts, table.c.id)
-    with engine.connect().execution_options(stream_results=True, max_row_buffer=chunk_rows) as conn:
-        result = conn.execute(query)
-        names = list(result.keys())
+    query = sa.select(table).where(ts >= start_utc, ts < end_utc).order_by(ts, table.c.id)
+    result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
+    names = list(result.keys())
+    try:
         while True:
             rows = result.fetchmany(chunk_rows)
             if not rows:
                 break
             yield pd.DataFrame.from_records(rows, columns=names)
+    finally:
+        result.close()
 
 
 def delete_day(conn: Connection, table: sa.Table, start_utc: datetime, end_utc: datetime) -> int:

@@ -183,3 +183,58 @@ ALL_SOURCE_TABLES: tuple[Table, ...] = (*SOURCE_TABLES.values(), order_items)
 def time_column(table: Table) -> Column:
     """The UTC timestamp column that places a source row in a partition-day."""
     return table.c[table.info["time_column"]]
+
+
+# --- Extract results: the day's source rows with customer information hashed ---------------
+#
+# The extract step is the only place raw phones, emails and names are read. It writes these
+# ``stg_*`` tables, in which every customer-information column is replaced by the SHA-256 of its
+# Meta-normalized form (see conversions_pipeline.identity), so nothing downstream sees raw PII.
+
+HASHED_KEYS = ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "external_id")
+
+PII_COLUMNS: dict[str, dict[str, str]] = {
+    # source column -> user_data key ("name" is a full name split into fn and ln)
+    "calls": {"customer_phone_number": "ph", "customer_name": "name", "customer_city": "ct",
+              "customer_state": "st", "zip_code": "zp", "customer_country": "country"},
+    "text_messages": {"customer_phone_number": "ph", "customer_name": "name"},
+    "form_submissions": {"customer_email": "em", "customer_phone_number": "ph", "customer_name": "name",
+                         "form_data": None},
+    "orders": {"email": "em", "phone": "ph", "first_name": "fn", "last_name": "ln", "city": "ct",
+               "state": "st", "postal_code": "zp", "country": "country", "customer_id": "external_id"},
+    "web_sessions": {},
+}
+
+
+def _staged_table(source: Table) -> Table:
+    pii = PII_COLUMNS[source.name]
+    keys: list[str] = []
+    for key in pii.values():
+        for k in (("fn", "ln") if key == "name" else (key,) if key else ()):
+            if k not in keys:
+                keys.append(k)
+    columns = [Column("partition_date", Date, nullable=False, comment="partition-day (in the partitions' time zone)")]
+    columns += [Column(c.name, c.type, comment=c.comment) for c in source.columns if c.name not in pii]
+    columns += [Column(k, String(64), comment=f"SHA-256 of the normalized {k}") for k in HASHED_KEYS if k in keys]
+    if keys:
+        columns += [
+            Column("dropped_keys", Text, comment="key:reason;... for customer information that was not usable"),
+            Column("region_country", String(2), comment="ISO alpha-2 of the record (lower case), unhashed"),
+            Column("region_state", String(8), comment="state/province code (lower case), unhashed, for LDU"),
+            Column("is_test", Boolean, comment="test call/order recognised in the raw row"),
+        ]
+    table = Table(f"stg_{source.name}", metadata, *columns)
+    table.info.update(source=source.name, time_column=source.info["time_column"], keys=tuple(keys))
+    Index(f"ix_stg_{source.name}_day", table.c.partition_date)
+    return table
+
+
+STAGED_TABLES: dict[str, Table] = {name: _staged_table(t) for name, t in SOURCE_TABLES.items()}
+
+stg_order_items = Table(
+    "stg_order_items",
+    metadata,
+    Column("partition_date", Date, nullable=False),
+    *[Column(c.name, c.type) for c in order_items.columns],
+)
+Index("ix_stg_order_items_day", stg_order_items.c.partition_date)

@@ -1,0 +1,74 @@
+"""Turn raw source rows into staged rows: customer information hashed, nothing raw kept (pure)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import sqlalchemy as sa
+
+from .. import identity
+from ..warehouse.schema import HASHED_KEYS, PII_COLUMNS
+
+_TEST_NAME = r"(?i)^\s*test\b|\btest\s*(?:call|lead|order|form)\b"
+
+
+def _source_of(pii: dict[str, str | None], key: str) -> str | None:
+    return next((col for col, k in pii.items() if k == key), None)
+
+
+def stage_frame(source: str, frame: pd.DataFrame, day: date, staged: sa.Table,
+                default_region: str = identity.DEFAULT_REGION) -> tuple[pd.DataFrame, pd.Series]:
+    """The staged rows for ``frame`` and, per row, the ``key:reason`` list of unusable keys."""
+    pii = PII_COLUMNS[source]
+    out = pd.DataFrame({c.name: frame[c.name] for c in staged.columns if c.name in frame.columns and c.name not in pii})
+    out.insert(0, "partition_date", day)
+    keys = staged.info["keys"]
+    if not keys:
+        return out, pd.Series("", index=frame.index)
+    country_col = _source_of(pii, "country")
+    country = frame[country_col] if country_col else None
+    normalized: dict[str, pd.DataFrame] = {}
+    for key in keys:
+        if key in ("fn", "ln") and "name" in pii.values():
+            continue
+        col = _source_of(pii, key)
+        normalized[key] = identity.normalize_with_reasons(key, frame[col], country, default_region)
+    name_col = _source_of(pii, "name")
+    if name_col:
+        names = identity.split_full_name(frame[name_col])
+        normalized["fn"] = pd.DataFrame({"value": names["fn"], "reason": names["fn_reason"]})
+        normalized["ln"] = pd.DataFrame({"value": names["ln"], "reason": names["ln_reason"]})
+    dropped = pd.Series("", index=frame.index, dtype=object)
+    for key in HASHED_KEYS:
+        if key not in normalized:
+            continue
+        out[key] = identity.hash_values(normalized[key]["value"]).astype(object).where(
+            normalized[key]["value"].notna(), None)
+        reason = normalized[key]["reason"]
+        has = reason.notna() & (reason != identity.MISSING)
+        dropped = dropped.where(~has, dropped + (key + ":" + reason.fillna("")) + ";")
+    out["dropped_keys"] = dropped.str.rstrip(";").replace("", None)
+    if country is not None:
+        region = identity.country_codes(country)
+        out["region_country"] = region.str.lower().astype(object).where(region.notna(), None)
+    else:
+        out["region_country"] = None
+    if "st" in normalized:
+        st = normalized["st"]["value"]
+        out["region_state"] = st.astype(object).where(st.notna() & (st.str.len() <= 8), None)
+    else:
+        out["region_state"] = None
+    out["is_test"] = _is_test(source, frame, name_col)
+    return out, dropped
+
+
+def _is_test(source: str, frame: pd.DataFrame, name_col: str | None) -> pd.Series:
+    test = pd.Series(False, index=frame.index)
+    if name_col:
+        test |= frame[name_col].astype("string").str.contains(_TEST_NAME, regex=True).fillna(False).astype(bool)
+    if "source" in frame.columns:
+        test |= frame["source"].astype("string").str.fullmatch(r"(?i)\s*test(?:[ _]call)?\s*").fillna(False).astype(bool)
+    if source == "orders":
+        test |= frame["status"].astype("string").str.lower().eq("test").fillna(False).astype(bool)
+    return test.astype(bool)
