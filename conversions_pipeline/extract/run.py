@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
-from ..warehouse.engine import verify_tables
+from ..warehouse.engine import create_schema, verify_tables
 from ..warehouse.io import DEFAULT_CHUNK_ROWS, bulk_insert, iter_day
 from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES, order_items, orders, stg_order_items
 from .stage import stage_frame
@@ -44,11 +44,11 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
     """
     table, staged = SOURCE_TABLES[source], STAGED_TABLES[source]
     verify_tables(engine, [table] + ([order_items] if source == "orders" else []))
+    create_schema(engine, [staged] + ([stg_order_items] if source == "orders" else []))
     start, end = day_bounds_utc(day, timezone_name)
     result = ExtractResult(source=source, day=day)
     ids: set[str] = set()
     with engine.begin() as conn:
-        staged.create(conn, checkfirst=True)
         conn.execute(sa.delete(staged).where(staged.c.partition_date == day))
         for chunk in iter_day(conn, table, start, end, chunk_rows):
             rows, dropped = stage_frame(source, chunk, day, staged, default_region)
@@ -56,8 +56,8 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
             result.rows += len(rows)
             result.chunks += 1
             ids.update(chunk["id"].tolist())
-            for item in dropped.dropna():
-                result.dropped.update(item.split(";"))
+            for item in dropped[dropped.fillna("") != ""]:
+                result.dropped.update(r for r in item.rstrip(";").split(";") if r)
             for key in staged.info["keys"]:
                 result.keys_present[key] += int(rows[key].notna().sum())
             if result.preview is None:
@@ -71,7 +71,6 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
 
 
 def _extract_items(conn, day: date, start, end) -> int:
-    stg_order_items.create(conn, checkfirst=True)
     conn.execute(sa.delete(stg_order_items).where(stg_order_items.c.partition_date == day))
     day_orders = sa.select(orders.c.id).where(orders.c.created_at >= start, orders.c.created_at < end)
     select_items = sa.select(sa.literal(day, sa.Date).label("partition_date"), *order_items.c).where(

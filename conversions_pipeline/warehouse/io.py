@@ -36,7 +36,8 @@ def iter_day(
     """
     ts = time_column(table)
     query = sa.select(table).where(ts >= start_utc, ts < end_utc).order_by(ts, table.c.id)
-    result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
+    # Per-statement options: Connection.execution_options() would change the whole connection.
+    result = conn.execute(query, execution_options={"stream_results": True, "max_row_buffer": chunk_rows})
     names = list(result.keys())
     try:
         while True:
