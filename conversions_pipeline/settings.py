@@ -28,8 +28,12 @@ def default_warehouse_url() -> str:
     return f"sqlite:///{(data_dir() / 'warehouse.db').as_posix()}"
 
 
+def warehouse_url_override() -> str | None:
+    return os.environ.get("WAREHOUSE_URL") or None
+
+
 def warehouse_url() -> str:
-    return os.environ.get("WAREHOUSE_URL") or default_warehouse_url()
+    return warehouse_url_override() or default_warehouse_url()
 
 
 def warehouse_schema() -> str | None:

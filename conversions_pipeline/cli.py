@@ -1,0 +1,178 @@
+"""Command line: ``conversions-pipeline seed | init-db | run | demo``.
+
+Every failure the user can fix is printed as one line naming the fix, with exit status 2;
+a run that fails exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date, timedelta
+
+from . import settings
+from .errors import PipelineError
+from .partitions import check_partition, parse_day
+
+DEMO_DAYS = 3
+DEMO_PER_DAY = 2_000
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _engine():
+    from .warehouse.engine import create_warehouse_engine, safe_url
+
+    url = settings.warehouse_url()
+    return create_warehouse_engine(url, settings.warehouse_schema()), safe_url(url)
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    from .warehouse.engine import create_schema
+
+    engine, shown = _engine()
+    create_schema(engine)
+    _say(f"warehouse tables ready at {shown}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from .warehouse.seed import seed_days
+
+    if args.days < 1 or args.per_day < 1:
+        raise PipelineError("--days and --per-day must be at least 1")
+    end = parse_day(args.end_date) if args.end_date else date.today() - timedelta(days=1)
+    engine, shown = _engine()
+    started = time.perf_counter()
+
+    def progress(day: date, rows: dict[str, int]) -> None:
+        _say(f"  seeded {day}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+
+    report = seed_days(engine, args.days, args.per_day, end, seed=args.seed, progress=progress)
+    total = sum(report.rows.values())
+    _say(f"seeded {len(report.days)} day(s) into {shown}: {total:,} rows in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _days(first: date, last: date) -> list[date]:
+    if last < first:
+        raise PipelineError(f"--to {last} is before --date {first}; give the range oldest first")
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _instance():
+    import dagster as dg
+
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
+                error = error.cause
+            line = error.message.strip().splitlines()[0]
+            head, _, rest = line.partition(": ")
+            return f"{event.step_key}: {rest if head.endswith(error.cls_name) else line}"
+    return "the run failed"
+
+
+def run_days(days: list[date], verbose: bool = False) -> int:
+    """Materialize the daily job for each day, in order, in-process; print one line per day."""
+    from .definitions import DAILY_JOB, build_definitions
+
+    from .warehouse.engine import verify_tables
+    from .warehouse.schema import ALL_SOURCE_TABLES
+
+    engine, _ = _engine()
+    verify_tables(engine, ALL_SOURCE_TABLES)  # one clear line before any run starts
+    defs = build_definitions()
+    job = defs.resolve_job_def(DAILY_JOB)
+    partitions = job.partitions_def
+    keys = [check_partition(partitions, d) for d in days]
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    instance = _instance()
+    failed = 0
+    for n, key in enumerate(keys, 1):
+        started = time.perf_counter()
+        result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
+                                        run_config=run_config)
+        took = time.perf_counter() - started
+        if not result.success:
+            failed += 1
+            _say(f"[{n}/{len(keys)}] {key} FAILED after {took:.1f}s: {_failure_message(result)}")
+            continue
+        parts = []
+        for mat in result.get_asset_materialization_events():
+            m = mat.materialization
+            rows = m.metadata.get("rows")
+            if rows is not None:
+                parts.append(f"{m.asset_key.path[-1]} {rows.value:,}")
+        _say(f"[{n}/{len(keys)}] {key} done in {took:.1f}s: " + ", ".join(parts))
+    return 1 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    first = parse_day(args.date)
+    last = parse_day(args.to) if args.to else first
+    return run_days(_days(first, last), verbose=args.verbose)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Seed the embedded warehouse with the last few days and run the daily job over them."""
+    from .partitions import daily_partitions
+
+    last = date.fromisoformat(daily_partitions().get_last_partition_key())
+    days = _days(last - timedelta(days=args.days - 1), last)
+    _say(f"demo: seeding {args.days} day(s) of {args.per_day:,} calls/day ending {last}")
+    seed_args = argparse.Namespace(days=args.days, per_day=args.per_day, end_date=last.isoformat(), seed=args.seed)
+    cmd_seed(seed_args)
+    _say(f"demo: running the daily job for {days[0]} .. {days[-1]}")
+    return run_days(days, verbose=args.verbose)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conversions-pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init-db", help="create the warehouse tables if missing")
+    p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("seed", help="fill the source tables with deterministic synthetic days")
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--per-day", type=int, default=10_000, help="calls per day (other tables scale from it)")
+    p.add_argument("--end-date", help="last day to seed, YYYY-MM-DD (default yesterday)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("run", help="materialize the daily job for one day or a range, in-process")
+    p.add_argument("--date", required=True, help="first partition-day, YYYY-MM-DD")
+    p.add_argument("--to", help="last partition-day (inclusive)")
+    p.add_argument("--verbose", action="store_true", help="show Dagster's own log lines")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="seed the embedded warehouse and run the daily job for the last days")
+    p.add_argument("--days", type=int, default=DEMO_DAYS)
+    p.add_argument("--per-day", type=int, default=DEMO_PER_DAY)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The one Definitions of the project: assets, jobs, schedules and resources, assembled here.
+
+Built lazily (``@dg.definitions``) so the environment is read when Dagster loads the code
+location, never at import time.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from . import settings
+from .extract.assets import build_extract_assets, source_specs
+from .partitions import daily_partitions
+from .warehouse.resource import WarehouseResource
+
+DAILY_JOB = "daily_conversions"
+
+
+def _env_or_none(name: str, value: str | None):
+    """An ``EnvVar`` when the variable is set (so the UI shows where it came from), else None."""
+    return dg.EnvVar(name) if value else None
+
+
+def build_definitions() -> dg.Definitions:
+    partitions = daily_partitions()
+    extract_assets = build_extract_assets(partitions)
+    daily_job = dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.assets(*extract_assets),
+        partitions_def=partitions,
+        description="The nightly run for one partition-day.",
+    )
+    warehouse = WarehouseResource(
+        url=_env_or_none("WAREHOUSE_URL", settings.warehouse_url_override()),
+        schema_name=_env_or_none("WAREHOUSE_SCHEMA", settings.warehouse_schema()),
+    )
+    return dg.Definitions(
+        assets=[*source_specs(), *extract_assets],
+        jobs=[daily_job],
+        schedules=[dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=3, minute_of_hour=15)],
+        resources={"warehouse": warehouse},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

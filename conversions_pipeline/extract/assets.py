@@ -1,0 +1,92 @@
+"""Partitioned extract assets, one per source table (thin: the work is in extract.run)."""
+# No `from __future__ import annotations` here: Dagster reads config and resource types from the
+# asset functions' annotations at definition time.
+
+
+import dagster as dg
+
+from ..warehouse.resource import WarehouseResource
+from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
+from .run import ExtractResult, extract_day
+
+GROUP = "extract"
+
+SOURCE_DESCRIPTIONS = {
+    "calls": "Phone calls, one row per call (CallRail-style export); duplicates possible.",
+    "text_messages": "SMS conversations' messages (CallRail-style export).",
+    "form_submissions": "Web-form submissions (CallRail form tracking export).",
+    "web_sessions": "Website visits with click ids, cookies, IP and user agent, tied to leads.",
+    "orders": "Shop orders, with their line items in order_items.",
+}
+
+
+class ExtractConfig(dg.Config):
+    default_region: str = "US"
+    """Region assumed for phone numbers (and states, ZIPs) whose record gives no country."""
+    chunk_rows: int = 50_000
+    """Rows read and staged at a time; memory holds one chunk whatever the size of the day."""
+
+
+def source_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["source", source])
+
+
+def extract_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["extract", source])
+
+
+def source_specs() -> list[dg.AssetSpec]:
+    """The warehouse's source tables, loaded by the user's call-tracking and shop syncs."""
+    return [
+        dg.AssetSpec(source_key(name), description=SOURCE_DESCRIPTIONS[name], group_name="sources",
+                     metadata={"table": name, "time_column": table.info["time_column"]})
+        for name, table in SOURCE_TABLES.items()
+    ]
+
+
+def _metadata(result: ExtractResult, timezone: str) -> dict:
+    meta: dict = {
+        "rows": dg.MetadataValue.int(result.rows),
+        "distinct_ids": dg.MetadataValue.int(result.distinct_ids),
+        "duplicate_rows": dg.MetadataValue.int(result.duplicate_rows),
+        "chunks": dg.MetadataValue.int(result.chunks),
+        "day_timezone": timezone,
+        "table": STAGED_TABLES[result.source].name,
+    }
+    if result.source == "orders":
+        meta["order_items"] = dg.MetadataValue.int(result.items)
+    if result.keys_present:
+        meta["keys_present"] = dg.MetadataValue.json(dict(result.keys_present))
+    if result.dropped:
+        meta["dropped_keys_by_reason"] = dg.MetadataValue.json(dict(result.dropped.most_common()))
+    if result.preview is not None and len(result.preview):
+        meta["preview"] = dg.MetadataValue.md(result.preview.to_markdown(index=False))
+    return meta
+
+
+def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    def build(source: str) -> dg.AssetsDefinition:
+        @dg.asset(
+            key=extract_key(source),
+            deps=[source_key(source)],
+            partitions_def=partitions,
+            group_name=GROUP,
+            kinds={"sql", "pandas"},
+            description=f"The partition-day's rows of `{source}` in `stg_{source}`, customer information "
+                        "normalized and SHA-256 hashed (no raw PII past this step).",
+        )
+        def _extract(context: dg.AssetExecutionContext, config: ExtractConfig,
+                     warehouse: WarehouseResource) -> dg.MaterializeResult:
+            day = context.partition_time_window.start.date()
+
+            def progress(r: ExtractResult) -> None:
+                context.log.info(f"{source} {day}: {r.rows} rows staged ({r.chunks} chunks)")
+
+            result = extract_day(warehouse.get_engine(), source, day, partitions.timezone,
+                                 chunk_rows=config.chunk_rows, default_region=config.default_region,
+                                 progress=progress)
+            return dg.MaterializeResult(metadata=_metadata(result, partitions.timezone))
+
+        return _extract
+
+    return [build(source) for source in SOURCE_TABLES]
