@@ -303,13 +303,13 @@ def _place_name_keys() -> frozenset[str]:
     return frozenset(us) | frozenset(ca)
 
 
-def _is_placeholder_name(raw: str) -> bool:
+def _is_placeholder_name(raw: str, caller_id: bool = False) -> bool:
     folded = _fold(raw)
     if not folded or folded in _PLACEHOLDER_NAMES or any(ch.isdigit() for ch in raw):
         return True
     tokens = raw.replace(",", " ").split()
-    if folded in _state_tables()[0] and len(tokens) > 1:
-        return True  # "RHODE ISLAND", "NEW YORK"
+    if folded in _state_tables()[0] and (len(tokens) > 1 or (caller_id and raw.isupper() and len(folded) > 2)):
+        return True  # "RHODE ISLAND", "NEW YORK"; caller-ID "CALIFORNIA" (mixed-case "Georgia" is a name)
     # caller-ID "PROVIDENCE RI" / "BOSTON, MA": an upper-case city followed by a state code
     if raw.isupper() and len(tokens) >= 2 and len(tokens[-1]) == 2 and tokens[-1].lower() in _state_tables()[0]:
         return True
@@ -325,7 +325,8 @@ def _norm_name(text: pd.Series) -> pd.DataFrame:
 
 def _split_uniques(u: pd.Series) -> pd.DataFrame:
     cleaned = u.str.replace(_PREFIX_RE, "", regex=True).str.replace(_SUFFIX_RE, "", regex=True).str.strip()
-    placeholder = u.map(_is_placeholder_name, na_action="ignore").fillna(True).astype(bool)
+    placeholder = u.map(lambda raw: _is_placeholder_name(raw, caller_id=True), na_action="ignore")
+    placeholder = placeholder.fillna(True).astype(bool)
     comma = cleaned.str.contains(",", regex=False).fillna(False).astype(bool)
     last_first = cleaned.str.extract(r"^\s*([^,]+?)\s*,\s*([^\s,]+)")
     tokens = cleaned.str.extract(r"^\s*(\S+)(?:.*\s(\S+))?\s*$")

@@ -252,7 +252,7 @@ def _attribution(rng: np.random.Generator, n: int) -> pd.DataFrame:
     gclid[is_google_ads] = "Cj0KCQ" + pd.Series(_tokens(rng, int(is_google_ads.sum()), 30)).to_numpy(object)
     page = pd.Series(SITE + _pick(rng, PAGES, n))
     landing = page.copy()
-    landing[is_fb] = (page + "?fbclid=" + pd.Series(fbclid))[is_fb]
+    landing[is_fb] = page[is_fb] + "?fbclid=" + pd.Series(fbclid[is_fb], index=page.index[is_fb], dtype=str)
     campaign = np.where(is_fb, "spring-leads-fb", np.where(is_google_ads, "brand-search", None)).astype(object)
     return pd.DataFrame({
         "source": source, "medium": [MEDIUM[s] for s in source], "campaign": campaign,

@@ -1,0 +1,287 @@
+"""Identity rules, one table per Meta user_data key (conversions_pipeline.identity)."""
+
+import hashlib
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conversions_pipeline import identity
+from conversions_pipeline.identity import hash_values, normalize, normalize_with_reasons, split_full_name
+
+
+def one(field, raw, country=None):
+    out = normalize(field, pd.Series([raw], dtype=object), country)
+    value = out.iloc[0]
+    return None if pd.isna(value) else value
+
+
+def reason(field, raw, country=None):
+    out = normalize_with_reasons(field, pd.Series([raw], dtype=object), country)
+    r = out["reason"].iloc[0]
+    return None if pd.isna(r) else r
+
+
+# --- golden hashes from Meta's documentation -------------------------------------------------
+
+def test_meta_golden_phone_hash():
+    ph = normalize("ph", pd.Series(["+1 (650) 555-1212"]))
+    assert hash_values(ph).iloc[0] == "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+
+
+def test_hash_is_sha256_of_utf8_bytes():
+    values = pd.Series(["joe@example.com", "zoë", None])
+    hashed = hash_values(values)
+    assert hashed.iloc[0] == hashlib.sha256(b"joe@example.com").hexdigest()
+    assert hashed.iloc[1] == hashlib.sha256("zoë".encode("utf-8")).hexdigest()
+    assert pd.isna(hashed.iloc[2])
+
+
+def test_existing_sha256_passes_through_lowercased_never_rehashed():
+    digest = hashlib.sha256(b"joe@example.com").hexdigest()
+    hashed = hash_values(pd.Series([digest.upper(), digest]))
+    assert hashed.tolist() == [digest, digest]
+
+
+# --- em ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("  John.Smith@Example.COM ", "john.smith@example.com"),
+    ("mailto:Jane@Example.org", "jane@example.org"),
+    ("MAILTO: bob@shop.co.uk", "bob@shop.co.uk"),
+    ("first+tag@sub.domain.io", "first+tag@sub.domain.io"),
+    ("not an email", None),
+    ("john@", None),
+    ("@example.com", None),
+    ("john smith@example.com", None),
+    ("john@example", None),
+    ("", None),
+    (None, None),
+    (float("nan"), None),
+])
+def test_email(raw, expected):
+    assert one("em", raw) == expected
+
+
+def test_email_reasons():
+    assert reason("em", "john@") == "invalid_email"
+    assert reason("em", "   ") == identity.MISSING
+    assert reason("em", "a@b.co") is None
+
+
+# --- ph ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, country, expected", [
+    ("(401) 884-2310", None, "14018842310"),
+    ("401.884.2310", None, "14018842310"),
+    ("401-884-2310", "US", "14018842310"),
+    ("+1 401 884 2310", None, "14018842310"),
+    ("1-401-884-2310", None, "14018842310"),
+    ("4018842310.0", None, "14018842310"),
+    (4018842310.0, None, "14018842310"),
+    ("(401) 884-2310 ext. 12", None, "14018842310"),
+    ("401-884-2310 x123", None, "14018842310"),
+    ("+14018842310", "United States", "14018842310"),
+    ("020 7946 0018", "United Kingdom", "442079460018"),
+    ("020 7946 0018", "UK", "442079460018"),
+    ("+44 20 7946 0018", None, "442079460018"),
+    ("0044 20 7946 0018", None, "442079460018"),
+    ("(416) 555-0199", "Canada", "14165550199"),
+    ("+49 30 901820", None, "4930901820"),
+])
+def test_phone_becomes_digits_with_country_code(raw, country, expected):
+    assert one("ph", raw, country) == expected
+
+
+@pytest.mark.parametrize("raw, why", [
+    ("555-1234", "phone_not_possible"),          # too short for the US
+    ("(401) 884-231", "phone_not_possible"),
+    ("123456789012345678", "phone_not_possible"),
+    ("no phone", "phone_no_digits"),
+    ("", identity.MISSING),
+])
+def test_phone_that_cannot_exist_is_dropped_with_reason(raw, why):
+    assert one("ph", raw) is None
+    assert reason("ph", raw) == why
+
+
+def test_phone_region_per_record():
+    values = pd.Series(["020 7946 0018", "(401) 884-2310"])
+    countries = pd.Series(["GB", "US"])
+    assert normalize("ph", values, countries).tolist() == ["442079460018", "14018842310"]
+
+
+def test_phone_default_region_is_configurable():
+    out = normalize_with_reasons("ph", pd.Series(["020 7946 0018"]), None, default_region="GB")
+    assert out["value"].iloc[0] == "442079460018"
+
+
+# --- fn / ln -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Mary-Jane", "maryjane"),
+    ("O'Brien", "obrien"),
+    ("  JOHN  ", "john"),
+    ("J.", "j"),
+    ("Zoë", "zoë"),
+    ("Zoe\u0308", "zoë"),      # decomposed input comes out NFC
+    ("José", "josé"),
+    ("Straße", "straße"),
+    ("123", None),
+    ("", None),
+])
+def test_first_and_last_names(raw, expected):
+    assert one("fn", raw) == expected
+    assert one("ln", raw) == expected
+
+
+def test_name_output_is_nfc():
+    import unicodedata
+    value = one("fn", "Zoe\u0308")
+    assert value == unicodedata.normalize("NFC", value)
+
+
+@pytest.mark.parametrize("raw, fn, ln", [
+    ("John Smith", "john", "smith"),
+    ("SMITH,JOHN", "john", "smith"),
+    ("SMITH, JOHN A", "john", "smith"),
+    ("Mary-Jane O'Brien", "maryjane", "obrien"),
+    ("Dr. José Álvarez Jr.", "josé", "álvarez"),
+    ("WIRELESS CALLER", None, None),
+    ("UNKNOWN", None, None),
+    ("ANONYMOUS", None, None),
+    ("TOLL FREE CALL", None, None),
+    ("PROVIDENCE RI", None, None),
+    ("CALIFORNIA", None, None),
+    ("", None, None),
+    (None, None, None),
+])
+def test_split_full_name(raw, fn, ln):
+    out = split_full_name(pd.Series([raw], dtype=object))
+    got_fn, got_ln = out["fn"].iloc[0], out["ln"].iloc[0]
+    assert (None if pd.isna(got_fn) else got_fn) == fn
+    assert (None if pd.isna(got_ln) else got_ln) == ln
+
+
+def test_placeholder_names_give_a_reason():
+    out = split_full_name(pd.Series(["WIRELESS CALLER"]))
+    assert out["fn_reason"].iloc[0] == "name_placeholder"
+
+
+# --- ct / st / zp / country -------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("New York", "newyork"),
+    ("St. Louis", "stlouis"),
+    ("Winston-Salem", "winstonsalem"),
+    ("Montréal", "montréal"),
+    ("12345", None),
+])
+def test_city(raw, expected):
+    assert one("ct", raw) == expected
+
+
+@pytest.mark.parametrize("raw, country, expected", [
+    ("California", None, "ca"),
+    ("CA", None, "ca"),
+    ("Calif.", None, "ca"),
+    ("N.Y.", None, "ny"),
+    ("new york", "USA", "ny"),
+    ("District of Columbia", None, "dc"),
+    ("Puerto Rico", None, "pr"),
+    ("Ontario", "Canada", "on"),
+    ("Québec", "CA", "qc"),
+    ("Greater London", "UK", "greaterlondon"),
+])
+def test_state(raw, country, expected):
+    assert one("st", raw, country) == expected
+
+
+def test_unknown_us_state_is_dropped():
+    assert one("st", "Narnia", "US") is None
+    assert reason("st", "Narnia", "US") == "unknown_state"
+
+
+@pytest.mark.parametrize("raw, country, expected", [
+    ("02903", None, "02903"),
+    ("2903", None, "02903"),          # spreadsheet lost the leading zero
+    ("2903.0", None, "02903"),
+    ("90210.0", None, "90210"),
+    ("90210-1234", None, "90210"),
+    ("902101234", None, "90210"),
+    ("SW1A 1AA", "United Kingdom", "sw1a1aa"),
+    ("M5V 3L9", "Canada", "m5v3l9"),
+    ("abc", "US", None),
+])
+def test_zip(raw, country, expected):
+    assert one("zp", raw, country) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("US", "us"), ("USA", "us"), ("United States", "us"), ("united states of america", "us"),
+    ("UK", "gb"), ("United Kingdom", "gb"), ("GBR", "gb"), ("Canada", "ca"), ("DE", "de"),
+    ("Atlantis", None), ("", None),
+])
+def test_country(raw, expected):
+    assert one("country", raw) == expected
+
+
+# --- ge / db / external_id --------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("F", "f"), ("female", "f"), ("Male", "m"), (" m ", "m"), ("other", None), ("", None),
+])
+def test_gender(raw, expected):
+    assert one("ge", raw) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("1990-02-14", "19900214"), ("02/14/1990", "19900214"), ("19900214", "19900214"),
+    ("1990/02/14", "19900214"), ("1990-02-30", None), ("13/13/1990", None), ("yesterday", None),
+])
+def test_date_of_birth(raw, expected):
+    assert one("db", raw) == expected
+
+
+def test_external_id_is_trimmed_then_hashed_once():
+    ext = normalize("external_id", pd.Series(["  cust-42 "]))
+    assert ext.iloc[0] == "cust-42"
+    assert hash_values(ext).iloc[0] == hashlib.sha256(b"cust-42").hexdigest()
+
+
+# --- junk never raises ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field", identity.FIELDS)
+def test_junk_comes_back_missing_with_a_reason(field):
+    junk = pd.Series([None, float("nan"), "", "   ", "N/A", "null", pd.NA], dtype=object)
+    out = normalize_with_reasons(field, junk)
+    assert out["value"].isna().all()
+    assert out["reason"].notna().all()
+
+
+def test_unknown_field_is_a_clear_error():
+    with pytest.raises(ValueError, match="em"):
+        normalize("email", pd.Series(["a@b.co"]))
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_text = st.one_of(st.none(), st.text(max_size=30),
+                  st.from_regex(r"\(?[2-9]\d{2}\)?[ .-]?\d{3}[ .-]?\d{4}", fullmatch=True),
+                  st.emails())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([f for f in identity.FIELDS if f != "db"]), st.lists(_text, min_size=1, max_size=8))
+def test_normalizing_twice_changes_nothing(field, raw):
+    once = normalize(field, pd.Series(raw, dtype=object), "US")
+    twice = normalize(field, once.astype(object), "US")
+    assert once.fillna("<NA>").tolist() == twice.fillna("<NA>").tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=20), min_size=1, max_size=8))
+def test_hash_values_never_double_hashes(raw):
+    once = hash_values(pd.Series(raw, dtype=object))
+    assert hash_values(once).tolist() == once.tolist()
+    assert all(len(h) == 64 for h in once.dropna())

@@ -1,0 +1,85 @@
+"""Warehouse contract: the same tables on SQLite and PostgreSQL, and errors that name the fix."""
+
+import pytest
+import sqlalchemy as sa
+
+from conversions_pipeline.errors import WarehouseError
+from conversions_pipeline.warehouse.engine import create_schema, create_warehouse_engine, verify_tables
+from conversions_pipeline.warehouse.schema import ALL_SOURCE_TABLES, SOURCE_TABLES, calls, metadata
+
+CONTRACT = {
+    "calls": "id company_id start_time duration answered direction first_call customer_phone_number customer_name "
+             "customer_city customer_state customer_country zip_code source medium campaign fbclid gclid "
+             "landing_page_url tracking_phone_number session_id lead_status value spam",
+    "text_messages": "id conversation_id company_id created_at direction customer_phone_number customer_name source "
+                     "medium campaign fbclid tracking_phone_number lead_status",
+    "form_submissions": "id company_id submitted_at customer_name customer_email customer_phone_number form_name "
+                        "form_url landing_page_url referrer source medium campaign fbclid gclid session_id "
+                        "lead_status value first_form form_data",
+    "web_sessions": "id visitor_id started_at last_activity_at landing_page_url referrer_url fbclid fbc fbp "
+                    "client_ip_address client_user_agent utm_source utm_medium utm_campaign tracking_phone_number",
+    "orders": "id created_at status channel currency total customer_id email phone first_name last_name city state "
+              "postal_code country fbclid fbc fbp client_ip_address client_user_agent session_id event_source_url",
+    "order_items": "order_id line_id product_id sku title quantity unit_price",
+}
+
+
+def test_schema_has_the_contract_columns_on_each_backend(engine):
+    create_schema(engine)
+    inspector = sa.inspect(engine)
+    for table, columns in CONTRACT.items():
+        have = [c["name"] for c in inspector.get_columns(table)]
+        assert have == columns.split(), table
+        indexed = {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
+        if table in SOURCE_TABLES:
+            assert ("id",) in indexed and (SOURCE_TABLES[table].info["time_column"],) in indexed
+            assert not inspector.get_unique_constraints(table)
+            assert not inspector.get_pk_constraint(table)["constrained_columns"]
+
+
+def test_schema_creation_is_repeatable(engine):
+    create_schema(engine)
+    create_schema(engine)
+    assert set(metadata.tables) <= set(sa.inspect(engine).get_table_names())
+
+
+def test_postgres_schema_option(pg_database_url):
+    engine = create_warehouse_engine(pg_database_url, schema="marketing")
+    try:
+        create_schema(engine, tables=list(ALL_SOURCE_TABLES))
+        assert "calls" in sa.inspect(engine).get_table_names(schema="marketing")
+        verify_tables(engine, [calls])
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA marketing CASCADE")
+        engine.dispose()
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("oracle+nosuchdriver://x", "dialect 'oracle+nosuchdriver' is unknown"),
+    ("foo://bar", "dialect 'foo' is unknown"),
+    ("not a url", "not a valid SQLAlchemy URL"),
+])
+def test_bad_url_is_one_line_naming_the_fix(url, fragment):
+    with pytest.raises(WarehouseError) as err:
+        create_warehouse_engine(url)
+    text = str(err.value)
+    assert fragment in text and "postgresql://" in text and "\n" not in text
+
+
+def test_unreachable_server_names_the_url_without_password():
+    engine = create_warehouse_engine("postgresql://user:s3cret@127.0.0.1:1/nowhere")
+    with pytest.raises(WarehouseError) as err:
+        create_schema(engine)
+    assert "cannot reach the warehouse" in str(err.value)
+    assert "s3cret" not in str(err.value) and "***" in str(err.value)
+
+
+def test_missing_table_and_missing_column(sqlite_url):
+    engine = create_warehouse_engine(sqlite_url)
+    with pytest.raises(WarehouseError, match="table 'calls' is missing.*init-db"):
+        verify_tables(engine, [calls])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE calls (id TEXT, start_time TIMESTAMP)")
+    with pytest.raises(WarehouseError, match="table 'calls' lacks column\\(s\\) company_id"):
+        verify_tables(engine, [calls])
