@@ -1,0 +1,68 @@
+"""The Dagster project loads, and the extract assets materialize a partition with useful metadata."""
+
+from datetime import date
+
+import dagster as dg
+import pytest
+
+from conversions_pipeline.definitions import DAILY_JOB, build_definitions
+from conversions_pipeline.warehouse.engine import create_warehouse_engine
+from conversions_pipeline.warehouse.seed import generate_day, seed_days
+
+EXTRACT_KEYS = {f"extract/{s}" for s in ("calls", "text_messages", "form_submissions", "web_sessions", "orders")}
+
+
+@pytest.fixture
+def env(monkeypatch, warehouse_url):
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PARTITIONS_START_DATE", "2026-01-01")
+    monkeypatch.delenv("PARTITIONS_TIMEZONE", raising=False)
+    return warehouse_url
+
+
+def test_definitions_load_with_the_expected_assets(env):
+    defs = build_definitions()
+    dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert EXTRACT_KEYS <= keys
+    assert {f"source/{s}" for s in ("calls", "orders")} <= keys
+    job = defs.resolve_job_def(DAILY_JOB)
+    assert job.partitions_def.start.date() == date(2026, 1, 1)
+    assert job.partitions_def.timezone == "UTC"
+    schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
+    assert schedule.cron_schedule == "15 3 * * *"
+
+
+def test_timezone_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PARTITIONS_TIMEZONE", "America/Chicago")
+    assert build_definitions().resolve_job_def(DAILY_JOB).partitions_def.timezone == "America/Chicago"
+
+
+def test_workspace_module_exposes_lazy_definitions():
+    import conversions_pipeline.definitions as module
+    assert isinstance(module.defs(), dg.Definitions)
+
+
+def test_daily_job_materializes_one_partition(env):
+    engine = create_warehouse_engine(env)
+    seed_days(engine, days=2, per_day=300, end_date=date(2026, 3, 14), seed=4)
+    engine.dispose()
+    job = build_definitions().resolve_job_def(DAILY_JOB)
+    result = job.execute_in_process(partition_key="2026-03-14", instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    assert set(meta) == EXTRACT_KEYS
+    frames = generate_day(date(2026, 3, 14), 300, seed=4)
+    calls = meta["extract/calls"]
+    assert calls["rows"].value == len(frames["calls"])
+    assert calls["distinct_ids"].value == frames["calls"]["id"].nunique()
+    assert calls["duplicate_rows"].value == len(frames["calls"]) - frames["calls"]["id"].nunique()
+    assert meta["extract/orders"]["order_items"].value == len(frames["order_items"])
+    assert calls["keys_present"].value["ph"] > 0
+    # the masked preview shows ids and which keys were usable, never a phone or a name
+    preview = calls["preview"].value
+    assert "CAL" in preview and "ph" in preview
+    for raw in frames["calls"]["customer_phone_number"].dropna().tolist() + frames["calls"]["customer_name"].dropna().tolist():
+        if len(raw) > 4:
+            assert raw not in preview
