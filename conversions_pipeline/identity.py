@@ -27,9 +27,12 @@ import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
+import duckdb
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 
 FIELDS = ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "ge", "db", "external_id")
@@ -56,25 +59,67 @@ def _as_series(values) -> pd.Series:
     return pd.Series(list(values) if not isinstance(values, (list, np.ndarray)) else values, dtype=object)
 
 
+def _arrow(s: pd.Series) -> pa.Array:
+    """The Arrow string array behind ``s`` (zero-copy for pandas' Arrow-backed strings)."""
+    arr = pa.array(s.astype(STRING).array)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _series(arr, index=None) -> pd.Series:
+    """An Arrow string array as a pandas Series of :data:`STRING`."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.large_string())
+    return pd.Series(pd.array(arr, dtype=STRING), index=index)
+
+
+def _mask(arr) -> np.ndarray:
+    """An Arrow boolean array as a NumPy mask, null read as False."""
+    return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+
+
+_JUNK_ARROW = pa.array(sorted(_JUNK), pa.large_string())
+_NULL = pa.scalar(None, pa.large_string())
+
+
+def _float_text(v):
+    return None if v != v else (str(int(v)) if float(v).is_integer() else repr(v))
+
+
+def _text(values) -> pd.Series:
+    """Raw values as Arrow strings, untrimmed; numbers exported as floats read as integer text."""
+    s = _as_series(values)
+    if s.dtype == STRING:
+        return s
+    if pd.api.types.is_float_dtype(s.dtype):
+        s = s.map(lambda v: None if pd.isna(v) else _float_text(v))
+    elif pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        s = s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v))
+    elif s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+        s = s.map(lambda v: _float_text(v) if isinstance(v, float) else (None if v is None or v is pd.NA else str(v)))
+    return s.astype(STRING)
+
+
 def _prepare(values) -> pd.Series:
     """Raw values as trimmed Arrow strings; None, NaN, empty and junk become NA.
 
     Numbers exported as floats ("4018842310.0", 90210.0) are read as their integer text.
     """
-    s = _as_series(values)
-    if pd.api.types.is_float_dtype(s.dtype):
-        s = s.map(lambda v: None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else repr(v)))
-    elif pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        s = s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v))
-    elif s.dtype == object:
-        floats = s.map(type) == float
-        if floats.any():
-            s = s.copy()
-            s[floats] = s[floats].map(lambda v: None if v != v else (str(int(v)) if float(v).is_integer() else repr(v)))
-    text = s.astype(STRING).str.strip()
-    text = text.str.replace(r"^([0-9]+)\.0+$", r"\1", regex=True)
-    junk = text.str.lower().isin(_JUNK) | (text == "")
-    return text.mask(junk)
+    s = _text(values)
+    text = pc.utf8_trim_whitespace(_arrow(s))
+    text = _replace_where(text, pc.match_substring(text, ".0"), r"^([0-9]+)\.0+$", r"\1")
+    junk = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), value_set=_JUNK_ARROW))
+    return _series(pc.if_else(pc.fill_null(junk, False), _NULL, text), s.index)
+
+
+def _replace_where(arr: pa.Array, candidates: pa.Array, pattern: str, replacement: str) -> pa.Array:
+    """``replace_substring_regex`` run only on the candidate rows (most rows need nothing)."""
+    candidates = pc.fill_null(candidates, False)
+    if not pc.any(candidates).as_py():
+        return arr
+    replaced = pc.replace_substring_regex(pc.filter(arr, candidates), pattern, replacement)
+    return pc.replace_with_mask(arr, candidates, replaced)
 
 
 def _result(values: pd.Series, reasons: pd.Series) -> pd.DataFrame:
@@ -83,31 +128,34 @@ def _result(values: pd.Series, reasons: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"value": values, "reason": reasons})
 
 
+def _encode(text: pd.Series, region: pd.Series | None = None) -> tuple[pa.Array, pd.Series, pd.Series | None]:
+    """Dictionary-encode ``text`` (or the pairs ``(text, region)``): codes (null for NA) and uniques."""
+    enc = pc.dictionary_encode(_arrow(text))
+    if region is None:
+        return enc.indices, _series(enc.dictionary), None
+    r_enc = pc.dictionary_encode(_arrow(region.fillna("")))
+    width = len(r_enc.dictionary) + 1
+    pair = pc.add(pc.multiply(enc.indices.cast(pa.int64()), width), r_enc.indices.cast(pa.int64()))
+    pair_enc = pc.dictionary_encode(pair)
+    keys = pair_enc.dictionary
+    u_text = pc.take(enc.dictionary, pc.divide(keys, width))
+    u_region = pc.take(r_enc.dictionary, pc.subtract(keys, pc.multiply(pc.divide(keys, width), width)))
+    return pair_enc.indices, _series(u_text), _series(u_region)
+
+
+def _spread(per_unique: pd.Series, codes: pa.Array, index) -> pd.Series:
+    """Per-unique answers back to one per record (NA where the record had no value)."""
+    return _series(pc.take(_arrow(per_unique), codes), index)
+
+
 def _on_uniques(func: Callable[[pd.Series, pd.Series | None], pd.DataFrame], text: pd.Series,
                 region: pd.Series | None = None) -> pd.DataFrame:
     """Run ``func`` once per distinct (value, region) and spread the answers back."""
-    if region is None:
-        codes, uniques = pd.factorize(text, use_na_sentinel=True)
-        u = pd.Series(uniques, dtype=STRING)
-        out = func(u, None)
-    else:
-        key = (text + "\x1f" + region.fillna("")).astype(object)
-        codes, _ = pd.factorize(key, use_na_sentinel=True)  # NA text gives an NA key: code -1
-        present = np.flatnonzero(codes >= 0)
-        first = pd.Series(present).groupby(codes[present]).first().to_numpy()
-        u_text = text.iloc[first].reset_index(drop=True)
-        u_region = region.iloc[first].reset_index(drop=True)
-        out = func(u_text, u_region)
-    take = np.where(codes < 0, 0, codes)
-    if len(out) == 0:
-        values = pd.Series(pd.NA, index=text.index, dtype=STRING)
-        reasons = pd.Series(MISSING, index=text.index, dtype=STRING)
-        return pd.DataFrame({"value": values, "reason": reasons})
-    values = pd.Series(out["value"].to_numpy()[take], index=text.index, dtype=STRING)
-    reasons = pd.Series(out["reason"].to_numpy()[take], index=text.index, dtype=STRING)
-    missing = codes < 0
-    values[missing] = pd.NA
-    reasons[missing] = MISSING
+    codes, u_text, u_region = _encode(text, region)
+    out = func(u_text, u_region) if len(u_text) else pd.DataFrame({"value": u_text, "reason": u_text})
+    values = _spread(out["value"], codes, text.index)
+    reasons = _spread(out["reason"], codes, text.index)
+    reasons = reasons.where(text.notna(), MISSING)
     return pd.DataFrame({"value": values, "reason": reasons.mask(values.notna())})
 
 
@@ -124,7 +172,11 @@ def _letters_only(s: pd.Series) -> pd.Series:
 
 
 def _is_sha256(text: pd.Series) -> pd.Series:
-    return text.str.fullmatch(_SHA256_RE).fillna(False).astype(bool)
+    arr = _arrow(text)
+    candidates = pc.equal(pc.utf8_length(arr), 64)
+    if not pc.any(candidates).as_py():
+        return pd.Series(False, index=text.index)
+    return pd.Series(_mask(pc.and_(candidates, pc.match_substring_regex(arr, _SHA256_RE))), index=text.index)
 
 
 # --- country -------------------------------------------------------------------------------
@@ -180,8 +232,10 @@ def _regions(country, index, default_region: str) -> pd.Series:
         return pd.Series(default_region, index=index, dtype=STRING)
     if isinstance(country, str):
         return pd.Series(_country_key(country) or default_region, index=index, dtype=STRING)
-    codes = country_codes(pd.Series(_as_series(country).to_numpy(), index=index))
-    return codes.fillna(default_region).astype(STRING)
+    country = _as_series(country)
+    if not country.index.equals(index):
+        country = country.set_axis(index)
+    return country_codes(country).fillna(default_region).astype(STRING)
 
 
 # --- email ---------------------------------------------------------------------------------
@@ -193,9 +247,12 @@ _EMAIL_RE = (
 
 
 def _norm_email(text: pd.Series) -> pd.DataFrame:
-    s = text.str.lower().str.strip().str.replace(r"^mailto:\s*", "", regex=True).str.strip()
-    ok = s.str.fullmatch(_EMAIL_RE).fillna(False).astype(bool)
-    return _result(s.where(ok), pd.Series("invalid_email", index=text.index))
+    s = pc.utf8_trim_whitespace(pc.utf8_lower(_arrow(text)))
+    if pc.any(pc.starts_with(s, "mailto:")).as_py():
+        s = pc.utf8_trim_whitespace(pc.replace_substring_regex(s, r"^mailto:\s*", ""))
+    ok = pc.fill_null(pc.match_substring_regex(s, _EMAIL_RE), False)
+    value = _series(pc.if_else(ok, s, _NULL), text.index)
+    return _result(value, pd.Series("invalid_email", index=text.index))
 
 
 # --- phone ---------------------------------------------------------------------------------
@@ -229,27 +286,70 @@ def _parse_phone(text: str, region: str) -> tuple[str | None, str | None]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:], None
 
 
+def _keep_digits(arr: pa.Array) -> pa.Array:
+    """Only the ASCII digits of each string, on the raw Arrow buffers (a vectorized ``\\D`` removal)."""
+    arr = arr.cast(pa.large_string())
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    chunk = data[offsets[0]: offsets[-1]]
+    is_digit = (chunk >= 48) & (chunk <= 57)
+    seen = np.concatenate([[0], np.cumsum(is_digit, dtype=np.int64)])
+    rel = offsets - offsets[0]
+    new_offsets = seen[rel]
+    digits = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(new_offsets), pa.py_buffer(chunk[is_digit].tobytes()))
+    return pc.if_else(pc.is_valid(arr), digits, _NULL)
+
+
+# The common North American shapes: +1 401 884 2310, (401) 884-2310, 401.884.2310, 1-401-884-2310.
+_NANP_SHAPE = r"^(?:\+?1[ .-]?)?\(?(?P<a>[2-9][0-9]{2})\)?[ .-]?(?P<b>[0-9]{3})[ .-]?(?P<c>[0-9]{4})$"
+_LS = pa.large_string()
+
+
 def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
+    """Fast path: one RE2 match for the common North American shapes, validated against
+    libphonenumber's own NANP patterns; everything else goes through :func:`_norm_phone_general`."""
     nanp_regions, nanp_pattern = _nanp()
-    core = text.str.replace(_EXTENSION_RE, "", regex=True).str.strip()
-    plus = core.str.startswith("+").fillna(False).astype(bool)
-    digits = core.str.replace(r"\D", "", regex=True)
-    n = digits.str.len().fillna(0).astype(int)
-    in_nanp = region.isin(nanp_regions).to_numpy()
-    lead1 = digits.str.startswith("1").fillna(False).astype(bool)
-    fast = ((~plus & in_nanp & ((n == 10) | ((n == 11) & lead1))) | (plus & lead1 & (n == 11))).to_numpy()
-    national = digits.str[-10:]
-    valid = national.str.fullmatch(nanp_pattern).fillna(False).astype(bool).to_numpy()
-    value = pd.Series(pd.NA, index=text.index, dtype=STRING)
+    arr = _arrow(text)
+    parts = pc.extract_regex(arr, _NANP_SHAPE)
+    in_nanp = pc.is_in(_arrow(region), value_set=pa.array(sorted(nanp_regions), _LS))
+    eligible = _mask(pc.and_(pc.is_valid(parts), pc.or_(in_nanp, pc.starts_with(arr, "+"))))
+    national = pc.binary_join_element_wise(parts.field("a"), parts.field("b"), parts.field("c"), pa.scalar("", _LS))
+    valid = _mask(pc.match_substring_regex(national, nanp_pattern)) & eligible
+    value = _series(pc.if_else(pa.array(valid), pc.binary_join_element_wise(pa.scalar("1", _LS), national,
+                                                                            pa.scalar("", _LS)), _NULL), text.index)
     reason = pd.Series("phone_not_possible", index=text.index, dtype=STRING)
-    value[fast & valid] = ("1" + national)[fast & valid]
-    no_digits = (n == 0).to_numpy()
-    reason[no_digits] = "phone_no_digits"
-    slow = ~fast & ~no_digits
+    rest = np.flatnonzero(~eligible)
+    if len(rest):
+        general = _norm_phone_general(text.iloc[rest], region.iloc[rest])
+        value.iloc[rest] = general["value"].to_numpy()
+        reason.iloc[rest] = general["reason"].fillna("phone_not_possible").to_numpy()
+    return _result(value, reason)
+
+
+def _norm_phone_general(text: pd.Series, region: pd.Series) -> pd.DataFrame:
+    nanp_regions, nanp_pattern = _nanp()
+    core = _arrow(text)
+    core = pc.utf8_trim_whitespace(_replace_where(core, pc.match_substring_regex(core, "[A-Za-z#]"), _EXTENSION_RE, ""))
+    plus = _mask(pc.starts_with(core, "+"))
+    digits = _keep_digits(core)
+    n = pc.fill_null(pc.utf8_length(digits), 0).to_numpy(zero_copy_only=False)
+    in_nanp = _mask(pc.is_in(_arrow(region), value_set=pa.array(sorted(nanp_regions), pa.large_string())))
+    lead1 = _mask(pc.starts_with(digits, "1"))
+    fast = (~plus & in_nanp & ((n == 10) | ((n == 11) & lead1))) | (plus & lead1 & (n == 11))
+    national = pc.utf8_slice_codeunits(digits, -10)
+    valid = _mask(pc.match_substring_regex(national, nanp_pattern))
+    ok = fast & valid
+    value = _series(pc.if_else(pa.array(ok), pc.binary_join_element_wise(pa.scalar("1", pa.large_string()), national, pa.scalar("", pa.large_string())), _NULL), text.index)
+    reason = _series(pc.if_else(pa.array(n == 0), pa.scalar("phone_no_digits", pa.large_string()),
+                                pa.scalar("phone_not_possible", pa.large_string())), text.index)
+    slow = ~fast & (n > 0)
     if slow.any():
         # "00" and "011" international prefixes written without "+" are read as "+".
-        slow_text = core[slow].str.replace(r"^\s*(?:00|011)(?=[1-9])", "+", regex=True)
-        parsed = [_parse_phone(t, r) for t, r in zip(slow_text.tolist(), region[slow].tolist())]
+        slow_text = _series(core, text.index)[slow].str.replace(r"^\s*(?:00|011)(?=[1-9])", "+", regex=True)
+        cache: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        parsed = [cache[k] if k in cache else cache.setdefault(k, _parse_phone(*k))
+                  for k in zip(slow_text.tolist(), region[slow].tolist())]
         value[slow] = [p[0] for p in parsed]
         reason[slow] = [p[1] or "phone_not_possible" for p in parsed]
     return _result(value, reason)
@@ -349,16 +449,13 @@ def split_full_name(values) -> pd.DataFrame:
     placeholders such as "WIRELESS CALLER", "UNKNOWN" or a bare "PROVIDENCE RI" give nothing.
     """
     text = _prepare(values)
-    codes, uniques = pd.factorize(text)
-    u = _split_uniques(pd.Series(uniques, dtype=STRING))
-    take = np.where(codes < 0, 0, codes)
-    out = pd.DataFrame(index=text.index)
-    for col in u.columns:
-        col_values = u[col].to_numpy()[take] if len(u) else np.full(len(text), pd.NA, dtype=object)
-        out[col] = pd.Series(col_values, index=text.index, dtype=STRING)
-    missing = codes < 0
-    out.loc[missing, ["fn", "ln"]] = pd.NA
-    out.loc[missing, ["fn_reason", "ln_reason"]] = MISSING
+    codes, uniques, _ = _encode(text)
+    u = _split_uniques(uniques)
+    out = pd.DataFrame({col: _spread(u[col], codes, text.index) for col in ("fn", "ln", "fn_reason", "ln_reason")},
+                       index=text.index)
+    missing = text.isna()
+    out["fn_reason"] = out["fn_reason"].where(~missing, MISSING)
+    out["ln_reason"] = out["ln_reason"].where(~missing, MISSING)
     return out
 
 
@@ -388,24 +485,23 @@ def _norm_state(u: pd.Series, region: pd.Series) -> pd.DataFrame:
     return _result(pd.Series(values, index=u.index, dtype=STRING), pd.Series("unknown_state", index=u.index))
 
 
-def _zip_one(raw: str, region: str) -> tuple[str | None, str | None]:
-    compact = re.sub(r"[\s\-]", "", unicodedata.normalize("NFC", raw)).lower()
-    if region == "US":
-        m = re.fullmatch(r"(\d{3,5})(?:-?\s*\d{4})?", raw.strip())
-        if m is None:
-            m = re.fullmatch(r"(\d{9})", compact)
-            if m is None:
-                return None, "invalid_zip"
-            return m.group(1)[:5], None
-        return m.group(1).zfill(5), None
-    compact = re.sub(r"[^\w]|_", "", compact)
-    return (compact or None), (None if compact else "invalid_zip")
+def _us_zip(compact: str) -> str | None:
+    """First five digits; "2903" and "2903-1234" lost their leading zero in a spreadsheet."""
+    if compact.isascii() and compact.isdigit():
+        if 3 <= len(compact) <= 5:
+            return compact.zfill(5)
+        if 7 <= len(compact) <= 9:  # ZIP+4
+            return compact[:-4].zfill(5)
+    return None
 
 
 def _norm_zip(u: pd.Series, region: pd.Series) -> pd.DataFrame:
-    pairs = [_zip_one(t, r) for t, r in zip(u.tolist(), region.tolist())]
-    return _result(pd.Series([p[0] for p in pairs], index=u.index, dtype=STRING),
-                   pd.Series([p[1] for p in pairs], index=u.index))
+    """US: first five digits (a lost leading zero restored); elsewhere compacted as given."""
+    compact = u.str.normalize("NFC").str.replace(r"[\s\-]", "", regex=True).str.lower()
+    us = (region == "US").to_numpy()
+    value = compact.str.replace(r"[^\w]|_", "", regex=True).mask(lambda x: x == "").astype(object)
+    value[us] = [_us_zip(c) for c in compact[us].tolist()]
+    return _result(pd.Series(value, index=u.index, dtype=STRING), pd.Series("invalid_zip", index=u.index))
 
 
 # --- gender, date of birth, external id ----------------------------------------------------
@@ -423,27 +519,33 @@ _DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%m-%
                  "%m/%d/%y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y")
 
 
-def _date_one(raw: str) -> str | None:
+def _norm_dob(u: pd.Series, _region) -> pd.DataFrame:
+    """YYYYMMDD from common spellings, trying each format in order on what is still unparsed."""
     from datetime import datetime
 
-    text = re.sub(r"[T ]\d{1,2}:\d{2}.*$", "", raw.strip())  # drop a time part
-    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.replace(",", " "))
-    text = re.sub(r"\s+", " ", text).strip()
+    this_year = datetime.now().year
+    text = (u.str.replace(r"[T ]\d{1,2}:\d{2}.*$", "", regex=True)  # drop a time part
+             .str.replace(",", " ", regex=False).str.replace(r"(\d)(st|nd|rd|th)\b", r"\1", regex=True)
+             .str.replace(r"\s+", " ", regex=True).str.strip())
+    text = text.reset_index(drop=True)
+    out = np.full(len(text), None, dtype=object)
+    decided = np.zeros(len(text), dtype=bool)
     for fmt in _DATE_FORMATS:
-        try:
-            d = datetime.strptime(text, fmt)
-        except ValueError:
+        todo = np.flatnonzero(~decided)
+        if len(todo) == 0:
+            break
+        parsed = pd.to_datetime(text.iloc[todo].astype(object), format=fmt, errors="coerce")
+        ok = np.asarray(parsed.notna())
+        if not ok.any():
             continue
-        if fmt == "%m/%d/%y" and d.year > datetime.now().year:
-            d = d.replace(year=d.year - 100)
-        if 1900 <= d.year <= datetime.now().year:
-            return d.strftime("%Y%m%d")
-        return None
-    return None
-
-
-def _norm_dob(u: pd.Series, _region) -> pd.DataFrame:
-    return _result(u.map(_date_one, na_action="ignore").astype(STRING), pd.Series("invalid_date", index=u.index))
+        parsed = pd.Series(parsed[ok])
+        if fmt == "%m/%d/%y":
+            parsed = parsed.where(parsed.dt.year <= this_year, parsed - pd.DateOffset(years=100))
+        good = parsed.dt.year.between(1900, this_year).to_numpy()
+        rows = todo[ok]
+        out[rows[good]] = parsed[good].dt.strftime("%Y%m%d").to_numpy(object)
+        decided[rows] = True
+    return _result(pd.Series(out, index=u.index, dtype=STRING), pd.Series("invalid_date", index=u.index))
 
 
 def _norm_external_id(text: pd.Series) -> pd.DataFrame:
@@ -453,32 +555,30 @@ def _norm_external_id(text: pd.Series) -> pd.DataFrame:
 # --- public API ----------------------------------------------------------------------------
 
 
-def normalize_with_reasons(field: str, values, country=None, default_region: str = DEFAULT_REGION) -> pd.DataFrame:
-    """Columns ``value`` (normalized, unhashed; NA where not sendable) and ``reason`` (why dropped).
+_BY_UNIQUE = frozenset({"fn", "ln", "ct", "st", "zp", "country", "ge", "db"})
+"""Fields with few distinct values in practice: normalized (and hashed) once per distinct value."""
+_REGIONAL = frozenset({"ph", "st", "zp"})
+"""Fields whose rules depend on the record's country."""
 
-    ``country`` is the record's own country as the source gave it (a Series aligned with
-    ``values``, one string, or None); it picks the phone region and the state and ZIP rules.
-    A value that already is a SHA-256 hex digest passes through lowercased.
-    """
-    if field not in FIELDS:
-        raise ValueError(f"unknown user_data field {field!r}; expected one of {', '.join(FIELDS)}")
+
+def _normalize_direct(field: str, values, region: pd.Series | None) -> pd.DataFrame:
     text = _prepare(values)
     hashed = _is_sha256(text)
-    work = text.mask(hashed)
+    work = text.mask(hashed) if hashed.any() else text
     if field == "em":
         out = _norm_email(work)
     elif field == "external_id":
         out = _norm_external_id(work)
     elif field == "ph":
-        out = _on_uniques(_norm_phone, work, _regions(country, text.index, default_region))
+        out = _norm_phone(work, region)
     elif field in ("fn", "ln"):
         out = _on_uniques(lambda u, _: _norm_name(u), work)
     elif field == "ct":
         out = _on_uniques(_norm_city, work)
     elif field == "st":
-        out = _on_uniques(_norm_state, work, _regions(country, text.index, default_region))
+        out = _on_uniques(_norm_state, work, region)
     elif field == "zp":
-        out = _on_uniques(_norm_zip, work, _regions(country, text.index, default_region))
+        out = _on_uniques(_norm_zip, work, region)
     elif field == "country":
         out = _on_uniques(_norm_country, work)
     elif field == "ge":
@@ -494,23 +594,123 @@ def normalize_with_reasons(field: str, values, country=None, default_region: str
     return pd.DataFrame({"value": value, "reason": reason}, index=text.index)
 
 
+def regions(country, index, default_region: str = DEFAULT_REGION) -> pd.Series:
+    """Per-record region (ISO alpha-2, upper case) from the record's country, else the default.
+
+    Compute it once and pass it as ``region=`` when normalizing several fields of one frame.
+    """
+    return _regions(country, index, default_region)
+
+
+def _normalize(field: str, values, country, default_region: str, hashed: bool = False,
+               region: pd.Series | None = None) -> pd.DataFrame:
+    if field not in FIELDS:
+        raise ValueError(f"unknown user_data field {field!r}; expected one of {', '.join(FIELDS)}")
+    raw = _text(values)
+    if field not in _REGIONAL:
+        region = None
+    elif region is None:
+        region = _regions(country, raw.index, default_region)
+    if field not in _BY_UNIQUE:
+        out = _normalize_direct(field, raw, region)
+        if hashed:
+            out["value"] = hash_values(out["value"])
+        return out
+    codes, u_raw, u_region = _encode(raw, region)
+    out = _normalize_direct(field, u_raw, u_region)
+    if hashed:
+        out["value"] = hash_values(out["value"])
+    value = _spread(out["value"], codes, raw.index)
+    reason = _spread(out["reason"], codes, raw.index).where(raw.notna(), MISSING)
+    return pd.DataFrame({"value": value, "reason": reason.mask(value.notna())}, index=raw.index)
+
+
+def normalize_with_reasons(field: str, values, country=None, default_region: str = DEFAULT_REGION,
+                           region: pd.Series | None = None) -> pd.DataFrame:
+    """Columns ``value`` (normalized, unhashed; NA where not sendable) and ``reason`` (why dropped).
+
+    ``country`` is the record's own country as the source gave it (a Series aligned with
+    ``values``, one string, or None); it picks the phone region and the state and ZIP rules.
+    A value that already is a SHA-256 hex digest passes through lowercased.
+    """
+    return _normalize(field, values, country, default_region, region=region)
+
+
+def hash_with_reasons(field: str, values, country=None, default_region: str = DEFAULT_REGION,
+                      region: pd.Series | None = None) -> pd.DataFrame:
+    """Like :func:`normalize_with_reasons`, with ``value`` the SHA-256 of the normalized value.
+
+    The faster path for sending: fields with few distinct values are hashed once per value.
+    """
+    return _normalize(field, values, country, default_region, hashed=True, region=region)
+
+
 def normalize(field: str, values, country=None, default_region: str = DEFAULT_REGION) -> pd.Series:
     """Normalized, unhashed strings (Arrow-backed), missing wherever the value must not be sent."""
     return normalize_with_reasons(field, values, country, default_region)["value"]
 
 
+def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DEFAULT_REGION,
+                   threads: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hash every user_data key column of ``records`` (columns named em, ph, fn, ...).
+
+    Returns ``(hashed, reasons)``: SHA-256 hex per key (NA where not sendable) and why each
+    missing key was dropped. ``country`` defaults to the frame's own ``country`` column. Keys run
+    on ``threads`` threads: the Arrow and DuckDB kernels release the GIL.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [k for k in FIELDS if k in records.columns]
+    if country is None and "country" in records.columns:
+        country = records["country"]
+    region = _regions(country, records.index, default_region)
+    _nanp(), _state_tables(), _country_table()  # build the shared lookup tables before threads start
+
+    def run(key: str) -> pd.DataFrame:
+        return _normalize(key, records[key], None, default_region, hashed=True, region=region)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        results = dict(zip(keys, pool.map(run, keys)))
+    hashed = pd.DataFrame({k: results[k]["value"] for k in keys}, index=records.index)
+    reasons = pd.DataFrame({k: results[k]["reason"] for k in keys}, index=records.index)
+    return hashed, reasons
+
+
+_DUCKDB_FROM = 20_000  # below this many distinct values hashlib is quicker than starting DuckDB
+
+
+def _sha256_duckdb(text: pd.Series) -> pd.Series:
+    with duckdb.connect() as con:
+        con.register("v", pa.table({"v": _arrow(text)}))
+        hashed = con.sql(
+            "SELECT CASE WHEN length(v) = 64 AND regexp_full_match(v, '[0-9A-Fa-f]{64}') THEN lower(v) "
+            "ELSE sha256(v) END AS h FROM v"
+        ).to_arrow_table().column("h")
+    return _series(hashed, text.index)
+
+
+def _sha256_python(text: pd.Series) -> pd.Series:
+    return pd.Series(
+        [None if v is None or v is pd.NA else
+         (v.lower() if len(v) == 64 and _HEX.fullmatch(v) else hashlib.sha256(v.encode("utf-8")).hexdigest())
+         for v in text.astype(object).tolist()], index=text.index, dtype=STRING)
+
+
 def hash_values(values) -> pd.Series:
-    """SHA-256 hex of the UTF-8 bytes; a 64-hex input passes through lowercased; NA stays NA."""
-    text = _as_series(values).astype(STRING)
-    codes, uniques = pd.factorize(text)
-    hashes = np.array(
-        [u.lower() if len(u) == 64 and _HEX.fullmatch(u) else hashlib.sha256(u.encode("utf-8")).hexdigest()
-         for u in uniques.tolist()],
-        dtype=object,
-    )
-    out = pd.Series(hashes[np.where(codes < 0, 0, codes)] if len(hashes) else np.full(len(text), None),
-                    index=text.index, dtype=STRING)
-    return out.mask(codes < 0)
+    """SHA-256 hex of the UTF-8 bytes; a 64-hex input passes through lowercased; NA stays NA.
+
+    Many values are hashed by DuckDB's vectorized, multi-threaded ``sha256`` over the Arrow buffer;
+    when they repeat a lot, each distinct value is hashed once.
+    """
+    text = _text(values)
+    if len(text) < _DUCKDB_FROM:
+        return _sha256_python(text)
+    sample = pc.count_distinct(_arrow(text.iloc[:10_000])).as_py()
+    if sample > 5_000:
+        return _sha256_duckdb(text)
+    codes, uniques, _ = _encode(text)
+    per_unique = _sha256_duckdb(uniques) if len(uniques) >= _DUCKDB_FROM else _sha256_python(uniques)
+    return _spread(per_unique, codes, text.index)
 
 
 _HEX = re.compile(r"[0-9A-Fa-f]{64}")

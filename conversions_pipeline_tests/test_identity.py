@@ -285,3 +285,43 @@ def test_hash_values_never_double_hashes(raw):
     once = hash_values(pd.Series(raw, dtype=object))
     assert hash_values(once).tolist() == once.tolist()
     assert all(len(h) == 64 for h in once.dropna())
+
+
+# --- the batch path used by extract -------------------------------------------------------------
+
+def test_hash_user_data_matches_field_by_field_and_gives_reasons():
+    records = pd.DataFrame({
+        "em": ["  Jane@Example.com", "bad@", None],
+        "ph": ["(401) 884-2310", "020 7946 0018", "12"],
+        "zp": ["2903-1234", "SW1A 1AA", "90210.0"],
+        "country": ["USA", "United Kingdom", ""],
+        "db": ["02/14/1990", "1990-02-30", "19900214"],
+    })
+    hashed, reasons = identity.hash_user_data(records, threads=2)
+    sha = lambda v: hashlib.sha256(v.encode()).hexdigest()  # noqa: E731
+    assert hashed["em"].tolist()[0] == sha("jane@example.com")
+    assert hashed["ph"].tolist()[:2] == [sha("14018842310"), sha("442079460018")]
+    assert hashed["zp"].tolist() == [sha("02903"), sha("sw1a1aa"), sha("90210")]
+    assert hashed["country"].tolist()[:2] == [sha("us"), sha("gb")]
+    assert hashed["db"].tolist()[0] == sha("19900214") and pd.isna(hashed["db"].iloc[1])
+    assert reasons["em"].tolist()[1:] == ["invalid_email", identity.MISSING]
+    assert reasons["ph"].iloc[2] == "phone_not_possible"
+    assert reasons["db"].iloc[1] == "invalid_date"
+    for key in records.columns:
+        one_by_one = identity.hash_with_reasons(key, records[key], records["country"])["value"]
+        assert hashed[key].fillna("-").tolist() == one_by_one.fillna("-").tolist(), key
+
+
+def test_large_inputs_take_the_vectorized_hash_path_with_the_same_answers():
+    values = pd.Series([f"user{i}@example.com" for i in range(30_000)] + [None])
+    hashed = hash_values(values)
+    assert hashed.iloc[12345] == hashlib.sha256(b"user12345@example.com").hexdigest()
+    assert pd.isna(hashed.iloc[-1])
+    digest = hashlib.sha256(b"x").hexdigest().upper()
+    assert hash_values(pd.Series([digest] * 25_000)).iloc[0] == digest.lower()
+
+
+def test_mixed_case_state_names_stay_first_names_outside_caller_id():
+    out = split_full_name(pd.Series(["Georgia Smith", "VIRGINIA"]))
+    assert out["fn"].iloc[0] == "georgia"
+    assert pd.isna(out["fn"].iloc[1])

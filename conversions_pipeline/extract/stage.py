@@ -28,24 +28,20 @@ def stage_frame(source: str, frame: pd.DataFrame, day: date, staged: sa.Table,
         return out, pd.Series("", index=frame.index)
     country_col = _source_of(pii, "country")
     country = frame[country_col] if country_col else None
-    normalized: dict[str, pd.DataFrame] = {}
-    for key in keys:
-        if key in ("fn", "ln") and "name" in pii.values():
-            continue
-        col = _source_of(pii, key)
-        normalized[key] = identity.normalize_with_reasons(key, frame[col], country, default_region)
+    direct = {key: frame[col] for col, key in pii.items() if key in identity.FIELDS}
+    hashed, reasons = identity.hash_user_data(pd.DataFrame(direct, index=frame.index), country, default_region)
     name_col = _source_of(pii, "name")
     if name_col:
         names = identity.split_full_name(frame[name_col])
-        normalized["fn"] = pd.DataFrame({"value": names["fn"], "reason": names["fn_reason"]})
-        normalized["ln"] = pd.DataFrame({"value": names["ln"], "reason": names["ln_reason"]})
+        for key in ("fn", "ln"):
+            hashed[key] = identity.hash_values(names[key])
+            reasons[key] = names[f"{key}_reason"]
     dropped = pd.Series("", index=frame.index, dtype=object)
     for key in HASHED_KEYS:
-        if key not in normalized:
+        if key not in hashed.columns:
             continue
-        out[key] = identity.hash_values(normalized[key]["value"]).astype(object).where(
-            normalized[key]["value"].notna(), None)
-        reason = normalized[key]["reason"]
+        out[key] = hashed[key].astype(object).where(hashed[key].notna(), None)
+        reason = reasons[key]
         has = reason.notna() & (reason != identity.MISSING)
         dropped = dropped.where(~has, dropped + (key + ":" + reason.fillna("")) + ";")
     out["dropped_keys"] = dropped.str.rstrip(";").replace("", None)
@@ -54,8 +50,9 @@ def stage_frame(source: str, frame: pd.DataFrame, day: date, staged: sa.Table,
         out["region_country"] = region.str.lower().astype(object).where(region.notna(), None)
     else:
         out["region_country"] = None
-    if "st" in normalized:
-        st = normalized["st"]["value"]
+    state_col = _source_of(pii, "st")
+    if state_col:
+        st = identity.normalize("st", frame[state_col], country, default_region)
         out["region_state"] = st.astype(object).where(st.notna() & (st.str.len() <= 8), None)
     else:
         out["region_state"] = None

@@ -479,3 +479,27 @@ def seed_days(engine: Engine, days: int, per_day: int, end_date: date, seed: int
         if progress:
             progress(day, {k: len(v) for k, v in frames.items()})
     return SeedReport(days=span, rows=counts)
+
+
+def customer_records(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` raw customer records with every user_data key, shaped like the seeded exports.
+
+    Columns are Meta's keys (em, ph, fn, ln, ct, st, zp, country, ge, db, external_id) holding
+    raw, un-normalized values; used by the identity benchmark.
+    """
+    rng = np.random.default_rng([seed, 1])
+    people = _people(rng, n, caller_id=False)
+    phones, foreign = _phones(rng, n)
+    _apply_foreign(people, foreign)
+    birth = pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 20_000, size=n), unit="D")
+    dob_shape = rng.choice(3, size=n)
+    dob = np.where(dob_shape == 0, birth.strftime("%Y-%m-%d"),
+                   np.where(dob_shape == 1, birth.strftime("%m/%d/%Y"), birth.strftime("%Y%m%d"))).astype(object)
+    return _frame({
+        "em": _emails(rng, people), "ph": phones, "fn": people["first"].to_numpy(object),
+        "ln": people["last"].to_numpy(object), "ct": people["city"].to_numpy(object),
+        "st": people["state"].to_numpy(object), "zp": people["zip"].to_numpy(object),
+        "country": people["country"].to_numpy(object),
+        "ge": _pick(rng, ["F", "male", "m", "Female", "", "f"], n), "db": dob,
+        "external_id": pd.Series(rng.integers(1, 500_000, size=n)).map(" CUST{:06d}".format).to_numpy(object),
+    })
