@@ -83,3 +83,12 @@ def test_missing_table_and_missing_column(sqlite_url):
         conn.exec_driver_sql("CREATE TABLE calls (id TEXT, start_time TIMESTAMP)")
     with pytest.raises(WarehouseError, match="table 'calls' lacks column\\(s\\) company_id"):
         verify_tables(engine, [calls])
+
+
+def test_contract_doc_is_generated_from_the_metadata():
+    from pathlib import Path
+
+    from conversions_pipeline.warehouse.docs import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "warehouse.md"
+    assert doc.read_text() == render(), "run: uv run python -m conversions_pipeline.warehouse.docs > docs/warehouse.md"
