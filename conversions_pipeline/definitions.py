@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from . import settings
+from .events.assets import build_events_asset
 from .extract.assets import build_extract_assets, source_specs
 from .partitions import daily_partitions
 from .warehouse.resource import WarehouseResource
@@ -24,9 +25,10 @@ def _env_or_none(name: str, value: str | None):
 def build_definitions() -> dg.Definitions:
     partitions = daily_partitions()
     extract_assets = build_extract_assets(partitions)
+    events_asset = build_events_asset(partitions)
     daily_job = dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.assets(*extract_assets),
+        selection=dg.AssetSelection.assets(*extract_assets, events_asset),
         partitions_def=partitions,
         description="The nightly run for one partition-day.",
     )
@@ -35,7 +37,7 @@ def build_definitions() -> dg.Definitions:
         schema_name=_env_or_none("WAREHOUSE_SCHEMA", settings.warehouse_schema()),
     )
     return dg.Definitions(
-        assets=[*source_specs(), *extract_assets],
+        assets=[*source_specs(), *extract_assets, events_asset],
         jobs=[daily_job],
         schedules=[dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=3, minute_of_hour=15)],
         resources={"warehouse": warehouse},

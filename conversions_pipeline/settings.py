@@ -46,3 +46,11 @@ def partitions_start_date() -> str:
 
 def partitions_timezone() -> str:
     return os.environ.get("PARTITIONS_TIMEZONE") or DEFAULT_TIMEZONE
+
+
+EMULATOR_PIXEL_ID = "1000000000000001"
+"""Pixel id used with the bundled Graph API emulator when FB_PIXEL_ID is not set."""
+
+
+def fb_pixel_id() -> str:
+    return os.environ.get("FB_PIXEL_ID") or EMULATOR_PIXEL_ID

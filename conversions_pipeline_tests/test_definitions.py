@@ -52,7 +52,7 @@ def test_daily_job_materializes_one_partition(env):
     assert result.success
     meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
             for m in result.get_asset_materialization_events()}
-    assert set(meta) == EXTRACT_KEYS
+    assert set(meta) == EXTRACT_KEYS | {"events/server_events"}
     frames = generate_day(date(2026, 3, 14), 300, seed=4)
     calls = meta["extract/calls"]
     assert calls["rows"].value == len(frames["calls"])
@@ -60,6 +60,10 @@ def test_daily_job_materializes_one_partition(env):
     assert calls["duplicate_rows"].value == len(frames["calls"]) - frames["calls"]["id"].nunique()
     assert meta["extract/orders"]["order_items"].value == len(frames["order_items"])
     assert calls["keys_present"].value["ph"] > 0
+    # the day is months old: every candidate event is kept, and skipped as too old (or for its own reason)
+    events = meta["events/server_events"]
+    assert events["eligible"].value == 0 and events["events"].value == events["skipped"].value > 0
+    assert events["skipped_by_reason"].value["too_old"] > 0.8 * events["events"].value
     # the masked preview shows ids and which keys were usable, never a phone or a name
     preview = calls["preview"].value
     assert "CAL" in preview and "ph" in preview

@@ -12,6 +12,7 @@ An optional PostgreSQL schema is applied at connection time through ``schema_tra
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -238,3 +239,43 @@ stg_order_items = Table(
     *[Column(c.name, c.type) for c in order_items.columns],
 )
 Index("ix_stg_order_items_day", stg_order_items.c.partition_date)
+
+
+# --- Events: one row per candidate Conversions API event and pixel, per partition-day -----------
+
+server_events = Table(
+    "server_events",
+    metadata,
+    Column("partition_date", Date, nullable=False, comment="partition-day the source row belongs to"),
+    Column("pixel_id", String(64), nullable=False, comment="Meta pixel (dataset) id the event goes to"),
+    Column("event_id", String(64), nullable=False,
+           comment="deterministic id from source table, source id and event name (Meta deduplicates on it)"),
+    Column("event_name", String(100), nullable=False, comment="Meta standard or custom event name"),
+    Column("event_time", BigInteger, nullable=False, comment="Unix seconds, UTC, of the lead or order"),
+    Column("action_source", String(32), nullable=False, comment="one of Meta's allowed action sources"),
+    Column("user_data", Text, nullable=False,
+           comment="JSON: hashed em, ph, fn, ln, ct, st, zp, country, external_id; unhashed fbc, fbp, IP, UA"),
+    Column("custom_data", Text, comment="JSON: value, currency, order_id, contents, ..."),
+    Column("options", Text, comment="JSON: opt_out, data_processing_options and their country/state"),
+    Column("event_source_url", Text, comment="page of the conversion (website events)"),
+    Column("source_table", String(64), nullable=False, comment="warehouse table the event came from, e.g. calls"),
+    Column("source_id", String(64), nullable=False, comment="id of the row in source_table"),
+    Column("merged_session_id", String(64), comment="web session tied to the lead (by id or tracking number)"),
+    Column("match_keys", String(200), comment="comma-separated user_data keys present"),
+    Column("status", String(16), nullable=False, comment="eligible, or skipped"),
+    Column("reason", String(100), comment="why skipped (spam, test, too_old, no_match_keys, ...)"),
+    Column("note", String(200), comment="why an eligible event looks the way it does (e.g. action_source other)"),
+    Column("built_at", DateTime, nullable=False, comment="when the events step built this row, UTC"),
+)
+Index("ix_server_events_day", server_events.c.partition_date)
+Index("ix_server_events_event", server_events.c.pixel_id, server_events.c.event_id)
+
+capi_suppression = Table(
+    "capi_suppression",
+    metadata,
+    Column("key", String(16), nullable=False, comment="em or ph"),
+    Column("hashed_value", String(64), nullable=False, comment="SHA-256 of the normalized email or phone"),
+    Column("reason", String(200), comment="why (opt-out request, legal hold, ...)"),
+    Column("added_at", DateTime, comment="UTC"),
+)
+Index("ix_capi_suppression_value", capi_suppression.c.hashed_value)

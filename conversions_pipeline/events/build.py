@@ -1,0 +1,284 @@
+"""Build Conversions API server events from a day's staged rows (pure pandas, no Dagster, no I/O).
+
+Input: the ``stg_*`` rows of one partition-day (customer information already hashed), the web
+sessions that can tie to them, the suppression list and the mapping config. Output: one row per
+candidate event and pixel, each ``eligible`` or ``skipped`` with a reason. Nothing raw is read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pycountry
+
+from ..warehouse.schema import HASHED_KEYS
+from .config import FORMAT_TABLES, EventsConfig
+from .merge import merge_sessions
+
+ACTION_SOURCES = frozenset({"email", "website", "app", "phone_call", "chat", "physical_store",
+                            "system_generated", "business_messaging", "other"})
+UNHASHED_KEYS = ("fbc", "fbp", "client_ip_address", "client_user_agent")
+USER_DATA_KEYS = HASHED_KEYS + UNHASHED_KEYS
+GOOD_LEAD = ("good_lead", "previously_marked_good_lead")
+EVENT_COLUMNS = ("pixel_id", "event_id", "event_name", "event_time", "action_source", "user_data", "custom_data",
+                 "options", "event_source_url", "source_table", "source_id", "merged_session_id", "match_keys",
+                 "status", "reason", "note")
+
+_TIME = {"calls": "start_time", "texts": "created_at", "forms": "submitted_at", "orders": "created_at"}
+
+
+def event_id(source_table: str, source_id: str, event_name: str) -> str:
+    """Deterministic: the same lead gives the same id on every run and re-seed (Meta deduplicates on it)."""
+    return hashlib.sha256(f"{source_table}|{source_id}|{event_name}".encode()).hexdigest()[:32]
+
+
+def parse_value(values: pd.Series) -> pd.Series:
+    """Lead values as exports land them ("125.00", "$125", "$1,250.50", "") as floats; NA when not a number."""
+    text = values.astype("string").str.replace(r"[\s$,]", "", regex=True).str.replace(r"^USD", "", regex=True)
+    return pd.to_numeric(text.mask(text == ""), errors="coerce")
+
+
+def valid_currency(codes: pd.Series) -> pd.Series:
+    """ISO 4217 code in upper case, NA when not one."""
+    known = {c.alpha_3 for c in pycountry.currencies}
+    upper = codes.astype("string").str.strip().str.upper()
+    return upper.where(upper.isin(known))
+
+
+def click_fbc(fbclid: pd.Series, click_time: pd.Series) -> pd.Series:
+    """``fb.1.<click time ms>.<fbclid>``; the fbclid kept exactly as given (it is case-sensitive)."""
+    ms = (pd.to_datetime(click_time) - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
+    built = "fb.1." + ms.astype("Int64").astype("string") + "." + fbclid.astype("string")
+    return built.where(fbclid.notna() & click_time.notna())
+
+
+def _unix(times: pd.Series) -> pd.Series:
+    return ((pd.to_datetime(times) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)).astype("int64")
+
+
+def _col(frame: pd.DataFrame, name: str, default=None) -> pd.Series:
+    return frame[name] if name in frame.columns else pd.Series(default, index=frame.index, dtype=object)
+
+
+def _leads(fmt: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per source id, in a shape common to every format."""
+    if rows.empty:
+        return pd.DataFrame()
+    # Duplicate export rows collapse to one; the most advanced lead status wins.
+    rank = _col(rows, "lead_status").map({"good_lead": 0, "previously_marked_good_lead": 1}).fillna(2)
+    rows = rows.assign(_rank=rank.to_numpy()).sort_values(["id", "_rank"], kind="stable").drop_duplicates("id")
+    lead = pd.DataFrame({
+        "format": fmt, "source_table": FORMAT_TABLES[fmt], "source_id": rows["id"].astype(str),
+        "time": pd.to_datetime(rows[_TIME[fmt]]), "company_id": _col(rows, "company_id"),
+        "lead_status": _col(rows, "lead_status"), "session_id": _col(rows, "session_id"),
+        "tracking_phone_number": _col(rows, "tracking_phone_number"), "fbclid": _col(rows, "fbclid"),
+        "own_fbc": _col(rows, "fbc"), "own_fbp": _col(rows, "fbp"), "own_ip": _col(rows, "client_ip_address"),
+        "own_ua": _col(rows, "client_user_agent"),
+        "own_url": _col(rows, "event_source_url") if fmt == "orders" else
+                   (_col(rows, "form_url").fillna(_col(rows, "landing_page_url")) if fmt == "forms" else None),
+        "direction": _col(rows, "direction"), "duration": _col(rows, "duration"),
+        "answered": _col(rows, "answered"), "first_call": _col(rows, "first_call"),
+        "spam": _col(rows, "spam", False), "is_test": _col(rows, "is_test", False),
+        "value_text": _col(rows, "value"), "order_status": _col(rows, "status"), "channel": _col(rows, "channel"),
+        "currency": _col(rows, "currency"), "total": _col(rows, "total"),
+        "region_country": _col(rows, "region_country"), "region_state": _col(rows, "region_state"),
+    })
+    for key in HASHED_KEYS:
+        lead[key] = _col(rows, key)
+    return lead.reset_index(drop=True)
+
+
+def _contents(items: pd.DataFrame) -> pd.DataFrame:
+    """Per order: content_ids, contents (id, quantity, item_price) and num_items."""
+    if items is None or items.empty:
+        return pd.DataFrame(columns=["contents", "content_ids", "num_items"])
+    items = items.drop_duplicates(["order_id", "line_id"])
+    grouped = {}
+    for order_id, group in items.groupby("order_id", sort=False):
+        ids = group["product_id"].fillna(group["sku"]).astype(str)
+        grouped[order_id] = {
+            "contents": [{"id": i, "quantity": int(q), "item_price": float(p)}
+                         for i, q, p in zip(ids, group["quantity"].fillna(1), group["unit_price"].fillna(0.0))],
+            "content_ids": list(dict.fromkeys(ids)),
+            "num_items": int(group["quantity"].fillna(1).sum()),
+        }
+    return pd.DataFrame.from_dict(grouped, orient="index")
+
+
+def _first_reason(conditions: list[tuple[pd.Series, str]], index) -> pd.Series:
+    reason = pd.Series(None, index=index, dtype=object)
+    for mask, why in conditions:
+        mask = pd.Series(mask, index=index).fillna(False).astype(bool)
+        reason = reason.where(reason.notna() | ~mask, why)
+    return reason
+
+
+def _strong_keys(present: pd.DataFrame) -> pd.Series:
+    """Enough to find a person: Meta refuses e.g. fn+ge, db+user agent or only location keys."""
+    p = {k: present[k] if k in present else pd.Series(False, index=present.index) for k in USER_DATA_KEYS}
+    identifying = p["em"] | p["ph"] | p["external_id"] | p["fbc"] | p["fbp"]
+    browser = p["client_ip_address"] & p["client_user_agent"]
+    named = p["fn"] & p["ln"] & (p["zp"] | p["ct"] | p["st"])
+    return identifying | browser | named
+
+
+def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items: pd.DataFrame | None,
+                 config: EventsConfig, now: datetime, default_pixel: str,
+                 suppressed: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Candidate events for one day: ``staged`` maps a format (calls, texts, forms, orders) to its rows."""
+    frames = [_leads(fmt, rows) for fmt, rows in staged.items() if rows is not None and not rows.empty]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    leads = pd.concat(frames, ignore_index=True)
+    now_s = int(now.replace(tzinfo=timezone.utc).timestamp() if now.tzinfo is None else now.timestamp())
+
+    # web session merge
+    merged = merge_sessions(leads, sessions, pd.Timedelta(minutes=config.session_window_minutes))
+    leads = pd.concat([leads, merged], axis=1)
+    session_fbc = leads["session_fbc"].where(leads["session_fbc"].notna(),
+                                             click_fbc(leads["session_fbclid"], leads["session_started_at"]))
+    own_click = click_fbc(leads["fbclid"].where(leads["merged_session_id"].isna()), leads["time"])
+    leads["fbc"] = leads["own_fbc"].where(leads["own_fbc"].notna(), session_fbc)
+    leads["fbc"] = leads["fbc"].where(leads["fbc"].notna(), own_click)
+    leads["fbp"] = leads["own_fbp"].where(leads["own_fbp"].notna(), leads["session_fbp"])
+    leads["client_ip_address"] = leads["own_ip"].where(leads["own_ip"].notna(), leads["session_client_ip_address"])
+    leads["client_user_agent"] = leads["own_ua"].where(leads["own_ua"].notna(), leads["session_client_user_agent"])
+    leads["event_source_url"] = leads["own_url"].where(leads["own_url"].notna(), leads["session_landing_page_url"])
+
+    # action_source and its note
+    fmt, channel = leads["format"], leads["channel"].astype("string").str.lower()
+    web_ready = leads["event_source_url"].notna() & leads["client_user_agent"].notna()
+    web_like = (fmt == "forms") | ((fmt == "orders") & (channel == "online"))
+    source = np.select(
+        [fmt == "calls", fmt == "texts", web_like & web_ready, web_like,
+         (fmt == "orders") & (channel == "in_store"), (fmt == "orders") & (channel == "phone")],
+        ["phone_call", "chat", "website", "other", "physical_store", "phone_call"], default="other")
+    leads["action_source"] = source
+    leads["note"] = np.where(web_like & ~web_ready,
+                             np.where(leads["event_source_url"].isna(), "other: no page URL known",
+                                      "other: no user agent known"), None)
+
+    # custom_data
+    lead_value = parse_value(leads["value_text"])
+    currency = valid_currency(leads["currency"])
+    total = pd.to_numeric(leads["total"], errors="coerce")
+    contents = _contents(items)
+
+    # one event per lead, plus the qualified event for good leads
+    events = leads.assign(event_name=[config.event_name(f) for f in leads["format"]], qualified=False)
+    if config.qualified_event:
+        good = leads[(leads["format"] != "orders") & leads["lead_status"].isin(["good_lead"])]
+        events = pd.concat([events, good.assign(event_name=config.qualified_event, qualified=True)])
+    events = events.reset_index(drop=False).rename(columns={"index": "lead_row"})
+    lv = lead_value.reindex(events["lead_row"]).to_numpy()
+    cur = currency.reindex(events["lead_row"]).to_numpy()
+    tot = total.reindex(events["lead_row"]).to_numpy()
+    is_order = (events["format"] == "orders").to_numpy()
+    custom = []
+    for i, row in enumerate(events[["source_id", "format"]].itertuples(index=False)):
+        if is_order[i]:
+            data = {"value": None if pd.isna(tot[i]) else round(float(tot[i]), 2),
+                    "currency": None if pd.isna(cur[i]) else cur[i], "order_id": row.source_id,
+                    "content_type": "product"}
+            if row.source_id in contents.index:
+                data.update(contents.loc[row.source_id].to_dict())
+        else:
+            data = {} if pd.isna(lv[i]) else {"value": round(float(lv[i]), 2), "currency": config.default_currency}
+        custom.append({k: v for k, v in data.items() if v is not None})
+    events["custom"] = custom
+
+    # user_data and match keys
+    present = pd.DataFrame({k: events[k].notna() for k in USER_DATA_KEYS})
+    events["match_keys"] = present.apply(lambda r: ",".join(k for k in USER_DATA_KEYS if r[k]), axis=1) \
+        if len(events) else []
+    user_records = events[list(USER_DATA_KEYS)].astype(object).where(present, None).to_dict("records")
+    events["user_data"] = [json.dumps({k: v for k, v in r.items() if v is not None}, sort_keys=True)
+                           for r in user_records]
+
+    # eligibility: the first reason that applies is kept
+    e = events
+    age = now_s - _unix(e["time"])
+    max_age = np.where(e["action_source"] == "physical_store", config.physical_store_max_age_days,
+                       config.max_age_days) * 86_400
+    purchase = e["event_name"] == "Purchase"
+    purchase_ok = pd.Series([("value" in c and c["value"] >= 0 and "currency" in c) for c in e["custom"]],
+                            index=e.index)
+    hashed_contact = e["em"].isin(suppressed) | e["ph"].isin(suppressed) if suppressed else False
+    order_status = e["order_status"].astype("string").str.lower()
+    is_call, is_text = e["format"] == "calls", e["format"] == "texts"
+    reason = _first_reason([
+        (~pd.Series([config.enabled(f) for f in e["format"]], index=e.index), "format_disabled"),
+        (e["is_test"].fillna(False).astype(bool) | (order_status == "test"), "test"),
+        (config.exclude_spam & e["spam"].fillna(False).astype(bool), "spam"),
+        (order_status == "refunded", "order_refunded"),
+        (order_status.isin(["cancelled", "canceled", "voided"]), "order_cancelled"),
+        (config.inbound_only & (is_call | is_text) & (e["direction"].astype("string").str.lower() == "outbound"),
+         "filtered:outbound"),
+        (config.first_time_callers_only & is_call & ~e["first_call"].fillna(False).astype(bool),
+         "filtered:not_first_call"),
+        (is_call & (pd.to_numeric(e["duration"], errors="coerce").fillna(0) < config.min_call_duration),
+         "filtered:short_call"),
+        (config.answered_only & is_call & ~e["answered"].fillna(False).astype(bool), "filtered:unanswered"),
+        (config.good_leads_only & (e["format"] != "orders") & ~e["lead_status"].isin(GOOD_LEAD),
+         "filtered:not_good_lead"),
+        (purchase & ~purchase_ok, "invalid_value_or_currency"),
+        (~present.any(axis=1), "no_match_keys"),
+        (~_strong_keys(present), "weak_match_keys"),
+        (hashed_contact, "suppressed"),
+        (age > max_age, "too_old"),
+        (-age > config.max_future_seconds, "in_future"),
+    ], e.index)
+    e["status"] = np.where(reason.isna(), "eligible", "skipped")
+    e["reason"] = reason
+
+    # routing, ids, options
+    e["pixel_id"] = _route(e, config, default_pixel)
+    e["event_id"] = [event_id(t, s, n) for t, s, n in zip(e["source_table"], e["source_id"], e["event_name"])]
+    e["event_time"] = _unix(e["time"])
+    e["custom_data"] = [json.dumps(c, sort_keys=True) if c else None for c in e["custom"]]
+    e["options"] = _options(e, config)
+    out = e[list(EVENT_COLUMNS)].copy()
+    assert set(out["action_source"]) <= ACTION_SOURCES
+    return out.sort_values(["source_table", "source_id", "event_name", "pixel_id"]).reset_index(drop=True)
+
+
+def _route(events: pd.DataFrame, config: EventsConfig, default_pixel: str) -> pd.Series:
+    pixel = pd.Series(None, index=events.index, dtype=object)
+    for route in config.pixel_routes:
+        match = pd.Series(True, index=events.index)
+        if route.format:
+            match &= events["format"] == route.format
+        if route.company_id:
+            match &= events["company_id"] == route.company_id
+        pixel = pixel.where(pixel.notna() | ~match, route.pixel_id)
+    return pixel.fillna(config.pixel_id or default_pixel)
+
+
+def _options(events: pd.DataFrame, config: EventsConfig) -> list[str | None]:
+    """opt_out and Limited Data Use, per event, as JSON."""
+    state = events["region_state"].astype("string")
+    country = events["region_country"].astype("string")
+    out = []
+    for st, co in zip(state.tolist(), country.tolist()):
+        opts: dict = {}
+        if config.opt_out:
+            opts["opt_out"] = True
+        if config.ldu == "all":
+            opts.update(data_processing_options=["LDU"], data_processing_options_country=0,
+                        data_processing_options_state=0)
+        elif config.ldu == "california":
+            if st is pd.NA or st is None:  # unknown location: let Meta geolocate
+                opts.update(data_processing_options=["LDU"], data_processing_options_country=0,
+                            data_processing_options_state=0)
+            elif st == "ca" and (co is pd.NA or co is None or co == "us"):
+                opts.update(data_processing_options=["LDU"], data_processing_options_country=1,
+                            data_processing_options_state=1000)
+            else:
+                opts["data_processing_options"] = []
+        out.append(json.dumps(opts, sort_keys=True) if opts else None)
+    return out
