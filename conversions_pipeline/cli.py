@@ -82,6 +82,17 @@ def _failure_message(result) -> str:
     return "the run failed"
 
 
+def _upload_line(meta) -> str:
+    value = lambda k: meta[k].value if k in meta else 0  # noqa: E731
+    skipped = ", ".join(f"{r} {n:,}" for r, n in sorted(value("skipped_by_reason").items(), key=lambda x: -x[1]))
+    line = (f"sent {value('sent'):,}, accepted {value('accepted'):,}, rejected {value('rejected'):,}, "
+            f"skipped {value('skipped'):,}" + (f" ({skipped})" if skipped else ""))
+    rejected = value("rejected_by_reason")
+    if rejected:
+        line += "; rejected by reason: " + ", ".join(f"{r} {n:,}" for r, n in rejected.items())
+    return line
+
+
 def run_days(days: list[date], verbose: bool = False) -> int:
     """Materialize the daily job for each day, in order, in-process; print one line per day."""
     from .definitions import DAILY_JOB, build_definitions
@@ -107,13 +118,12 @@ def run_days(days: list[date], verbose: bool = False) -> int:
             failed += 1
             _say(f"[{n}/{len(keys)}] {key} FAILED after {took:.1f}s: {_failure_message(result)}")
             continue
-        parts = []
-        for mat in result.get_asset_materialization_events():
-            m = mat.materialization
-            rows = m.metadata.get("rows")
-            if rows is not None:
-                parts.append(f"{m.asset_key.path[-1]} {rows.value:,}")
-        _say(f"[{n}/{len(keys)}] {key} done in {took:.1f}s: " + ", ".join(parts))
+        meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
+                for m in result.get_asset_materialization_events()}
+        rows = [f"{k.split('/')[-1]} {v['rows'].value:,}" for k, v in meta.items() if "rows" in v]
+        _say(f"[{n}/{len(keys)}] {key} done in {took:.1f}s: extracted " + ", ".join(sorted(rows)))
+        if "upload/capi_events" in meta:
+            _say("    " + _upload_line(meta["upload/capi_events"]))
     return 1 if failed else 0
 
 
@@ -136,6 +146,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_days(days, verbose=args.verbose)
 
 
+def cmd_emulator(args: argparse.Namespace) -> int:
+    """Serve the Graph API emulator until interrupted."""
+    from .capi.emulator import EmulatorConfig, EmulatorServer
+
+    config = EmulatorConfig(transient_rate=args.transient_rate, throttle_rate=args.throttle_rate,
+                            drop_rate=args.drop_rate, latency_ms=args.latency_ms, seed=args.seed)
+    server = EmulatorServer(config, port=args.port, host=args.host).start()
+    _say(f"Graph API emulator on {server.base_url} (POST /{{version}}/{{pixel}}/events, "
+         f"GET /{{version}}/{{pixel}}/insights); Ctrl-C to stop")
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="conversions-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", help="last partition-day (inclusive)")
     p.add_argument("--verbose", action="store_true", help="show Dagster's own log lines")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("emulator", help="serve the local Graph API emulator")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--transient-rate", type=float, default=0.0, help="share of requests failing with code 2")
+    p.add_argument("--throttle-rate", type=float, default=0.0, help="share of requests throttled")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped without a reply")
+    p.add_argument("--latency-ms", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_emulator)
 
     p = sub.add_parser("demo", help="seed the embedded warehouse and run the daily job for the last days")
     p.add_argument("--days", type=int, default=DEMO_DAYS)

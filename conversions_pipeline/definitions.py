@@ -6,9 +6,13 @@ location, never at import time.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from . import settings
+from .capi.assets import build_upload_asset
+from .capi.resource import ConversionsApiResource
 from .events.assets import build_events_asset
 from .extract.assets import build_extract_assets, source_specs
 from .partitions import daily_partitions
@@ -26,9 +30,10 @@ def build_definitions() -> dg.Definitions:
     partitions = daily_partitions()
     extract_assets = build_extract_assets(partitions)
     events_asset = build_events_asset(partitions)
+    upload_asset = build_upload_asset(partitions)
     daily_job = dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.assets(*extract_assets, events_asset),
+        selection=dg.AssetSelection.assets(*extract_assets, events_asset, upload_asset),
         partitions_def=partitions,
         description="The nightly run for one partition-day.",
     )
@@ -37,11 +42,29 @@ def build_definitions() -> dg.Definitions:
         schema_name=_env_or_none("WAREHOUSE_SCHEMA", settings.warehouse_schema()),
     )
     return dg.Definitions(
-        assets=[*source_specs(), *extract_assets, events_asset],
+        assets=[*source_specs(), *extract_assets, events_asset, upload_asset],
         jobs=[daily_job],
         schedules=[dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=3, minute_of_hour=15)],
-        resources={"warehouse": warehouse},
+        resources={"warehouse": warehouse, "capi": capi_resource()},
     )
+
+
+def capi_resource() -> ConversionsApiResource:
+    """Meta's API when FB_PIXEL_ID (or FB_GRAPH_BASE_URL) is set, else the embedded emulator."""
+    env = lambda name: dg.EnvVar(name) if os.environ.get(name) else None  # noqa: E731
+    return ConversionsApiResource(
+        pixel_id=env("FB_PIXEL_ID"), access_token=env("FB_ACCESS_TOKEN"), base_url=env("FB_GRAPH_BASE_URL"),
+        api_version=os.environ.get("FB_API_VERSION") or settings.DEFAULT_API_VERSION,
+        test_event_code=env("FB_TEST_EVENT_CODE"))
+
+
+def capi_resource() -> ConversionsApiResource:
+    """Meta's API when FB_PIXEL_ID (or FB_GRAPH_BASE_URL) is set, else the embedded emulator."""
+    env = lambda name: dg.EnvVar(name) if os.environ.get(name) else None  # noqa: E731
+    return ConversionsApiResource(
+        pixel_id=env("FB_PIXEL_ID"), access_token=env("FB_ACCESS_TOKEN"), base_url=env("FB_GRAPH_BASE_URL"),
+        api_version=os.environ.get("FB_API_VERSION") or settings.DEFAULT_API_VERSION,
+        test_event_code=env("FB_TEST_EVENT_CODE"))
 
 
 @dg.definitions

@@ -54,3 +54,19 @@ EMULATOR_PIXEL_ID = "1000000000000001"
 
 def fb_pixel_id() -> str:
     return os.environ.get("FB_PIXEL_ID") or EMULATOR_PIXEL_ID
+
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v25.0"
+
+
+def fb_pixel_configured() -> bool:
+    return bool(os.environ.get("FB_PIXEL_ID"))
+
+
+def fb_graph_base_url() -> str | None:
+    return os.environ.get("FB_GRAPH_BASE_URL") or None
+
+
+def fb_api_version() -> str:
+    return os.environ.get("FB_API_VERSION") or DEFAULT_API_VERSION

@@ -279,3 +279,55 @@ capi_suppression = Table(
     Column("added_at", DateTime, comment="UTC"),
 )
 Index("ix_capi_suppression_value", capi_suppression.c.hashed_value)
+
+
+# --- Upload ledger: what happened to every event, and every request ------------------------------
+
+capi_events = Table(
+    "capi_events",
+    metadata,
+    Column("partition_date", Date, nullable=False, comment="partition-day of the event"),
+    Column("pixel_id", String(64), nullable=False, comment="pixel (dataset) the event is for"),
+    Column("event_id", String(64), nullable=False, comment="deterministic event id (server_events.event_id)"),
+    Column("event_name", String(100), nullable=False, comment="Meta event name"),
+    Column("event_time", BigInteger, comment="Unix seconds, UTC"),
+    Column("source_table", String(64), nullable=False, comment="warehouse table the event came from, e.g. calls"),
+    Column("source_id", String(64), nullable=False, comment="id of the row in source_table"),
+    Column("status", String(16), nullable=False,
+           comment="accepted (Meta received it), rejected (Meta refused it), skipped (never sent) or pending"),
+    Column("reason", String(100), comment="why skipped or rejected (skip reason, or Meta's error)"),
+    Column("batch_id", String(40), comment="last request (capi_batches.batch_id) that carried the event"),
+    Column("attempts", Integer, nullable=False, default=0, comment="requests that carried the event"),
+    Column("match_keys", String(200), comment="user_data keys sent"),
+    Column("error_code", Integer, comment="Meta error code when rejected"),
+    Column("error_subcode", Integer, comment="Meta error subcode when rejected"),
+    Column("error_message", Text, comment="Meta's message when rejected"),
+    Column("fbtrace_id", String(64), comment="Meta trace id of the request that settled the event"),
+    Column("sent_at", DateTime, comment="UTC time the event was last sent"),
+    Column("updated_at", DateTime, nullable=False, comment="UTC time of the last change"),
+)
+Index("ux_capi_events_event", capi_events.c.pixel_id, capi_events.c.event_id, unique=True)
+Index("ix_capi_events_day", capi_events.c.partition_date, capi_events.c.status)
+
+capi_batches = Table(
+    "capi_batches",
+    metadata,
+    Column("batch_id", String(40), nullable=False, comment="one row per request attempt"),
+    Column("partition_date", Date, nullable=False),
+    Column("pixel_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False, comment="1 for the first try of this batch, then retries"),
+    Column("events_sent", Integer, nullable=False),
+    Column("http_status", Integer, comment="HTTP status; empty when no response came back"),
+    Column("events_received", Integer, comment="Meta's events_received"),
+    Column("flagged", Boolean, nullable=False, default=False, comment="events_received differs from events_sent"),
+    Column("outcome", String(16), nullable=False,
+           comment="accepted, rejected, split (bisected to find bad events), retry, fatal or network_error"),
+    Column("messages", Text, comment="JSON list of Meta's messages"),
+    Column("fbtrace_id", String(64)),
+    Column("error_code", Integer),
+    Column("error_subcode", Integer),
+    Column("error_message", Text),
+    Column("duration_ms", Integer),
+    Column("started_at", DateTime, nullable=False, comment="UTC"),
+)
+Index("ix_capi_batches_day", capi_batches.c.partition_date)

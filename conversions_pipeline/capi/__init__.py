@@ -1,0 +1,1 @@
+"""Conversions API: client, emulator, ledger and the upload of a partition-day."""

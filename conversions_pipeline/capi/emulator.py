@@ -1,0 +1,336 @@
+"""A local Graph API emulator for the Conversions API: Meta's request and response shapes, its
+validation, fault injection, and a simulated match-and-attribution layer with an insights endpoint.
+
+    conversions-pipeline emulator --port 8765 [--transient-rate 0.1] [--throttle-rate 0.1] ...
+
+Endpoints:
+- ``POST /{version}/{pixel}/events``: JSON body or form fields (``data`` as a JSON string);
+  ``access_token`` in the body or the query.
+- ``GET /{version}/{pixel}/insights?since=YYYY-MM-DD&until=YYYY-MM-DD``: per day and event name,
+  events received (deduplicated on event_name + event_id), matched, attributed (7-day click, 1-day view).
+- ``GET /_emulator/stats``: counters for tests (requests, faults, events received, duplicates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+ALLOWED_ACTION_SOURCES = {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated",
+                          "business_messaging", "other"}
+HASHED_FIELDS = ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "ge", "db", "external_id")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/(events|insights)$")
+THROTTLE_CODES = (4, 17, 32, 613, 80004)
+
+
+@dataclass
+class EmulatorConfig:
+    """Faults are drawn per request from a seeded generator; ``fail_first`` faults come first."""
+
+    valid_tokens: frozenset[str] | None = None  # None: any non-empty token not starting with "EXPIRED"
+    transient_rate: float = 0.0
+    throttle_rate: float = 0.0
+    drop_rate: float = 0.0
+    latency_ms: int = 0
+    fail_first: tuple[str, ...] = ()  # e.g. ("transient", "throttle", "drop")
+    seed: int = 0
+    match_rate: float = 0.6
+    view_rate: float = 0.2
+    max_age_days: int = 7
+    physical_store_max_age_days: int = 62
+    max_future_seconds: int = 60
+
+
+@dataclass
+class _State:
+    requests: int = 0
+    faults: Counter = field(default_factory=Counter)
+    received: dict = field(default_factory=dict)  # (pixel, event_name, event_id) -> event
+    duplicates: int = 0
+    rejected_requests: int = 0
+    tokens_seen: set = field(default_factory=set)
+
+
+class GraphApiError(Exception):
+    def __init__(self, http_status: int, code: int, message: str, subcode: int | None = None,
+                 transient: bool = False, error_type: str = "OAuthException"):
+        super().__init__(message)
+        self.http_status, self.code, self.subcode, self.transient, self.type = http_status, code, subcode, transient, error_type
+
+    def body(self, trace: str) -> dict:
+        err = {"message": self.message, "type": self.type, "code": self.code, "is_transient": self.transient,
+               "fbtrace_id": trace}
+        if self.subcode is not None:
+            err["error_subcode"] = self.subcode
+        return {"error": err}
+
+    @property
+    def message(self) -> str:
+        return self.args[0]
+
+
+def _bad(index: int, message: str, subcode: int | None = None) -> GraphApiError:
+    return GraphApiError(400, 100, f"(#100) Invalid parameter: data[{index}]: {message}", subcode,
+                         error_type="OAuthException")
+
+
+def validate_events(data, now: int, config: EmulatorConfig) -> None:
+    """Meta's checks: any invalid event rejects the whole request."""
+    if not isinstance(data, list) or not data:
+        raise GraphApiError(400, 100, "(#100) The parameter data is required")
+    if len(data) > 1000:
+        raise GraphApiError(400, 100, f"(#100) data may contain at most 1000 events, got {len(data)}")
+    for i, event in enumerate(data):
+        if not isinstance(event, dict):
+            raise _bad(i, "each event must be an object")
+        for required in ("event_name", "event_time", "action_source", "user_data"):
+            if event.get(required) in (None, "", {}):
+                raise _bad(i, f"{required} is required")
+        if event["action_source"] not in ALLOWED_ACTION_SOURCES:
+            raise _bad(i, f"action_source '{event['action_source']}' is not allowed")
+        try:
+            event_time = int(event["event_time"])
+        except (TypeError, ValueError):
+            raise _bad(i, "event_time must be Unix seconds") from None
+        max_age = config.physical_store_max_age_days if event["action_source"] == "physical_store" else config.max_age_days
+        if now - event_time > max_age * 86_400:
+            raise _bad(i, "Event Timestamp Too Old", 2804003)
+        if event_time - now > config.max_future_seconds:
+            raise _bad(i, "event_time is in the future", 2804004)
+        user = event["user_data"]
+        if not isinstance(user, dict):
+            raise _bad(i, "user_data must be an object")
+        for key in HASHED_FIELDS:
+            if key in user:
+                values = user[key] if isinstance(user[key], list) else [user[key]]
+                if not all(isinstance(v, str) and _HEX64.match(v) for v in values):
+                    raise _bad(i, f"user_data.{key} must be a lowercase SHA-256 hex digest", 2804017)
+        if not any(user.get(k) for k in (*HASHED_FIELDS, "fbc", "fbp", "client_ip_address", "client_user_agent")):
+            raise _bad(i, "not enough customer information", 2804050)
+        if event["action_source"] == "website" and not (event.get("event_source_url") and user.get("client_user_agent")):
+            raise _bad(i, "website events need event_source_url and user_data.client_user_agent", 2804019)
+        custom = event.get("custom_data") or {}
+        if event["event_name"] == "Purchase" and ("value" not in custom or not custom.get("currency")):
+            raise _bad(i, "Purchase events need custom_data.value and custom_data.currency", 2804005)
+
+
+def _bucket(text: str) -> float:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig | None = None):
+        self.config = config or EmulatorConfig()
+        self.state = _State()
+        self.lock = threading.Lock()
+        self.rng = random.Random(self.config.seed)
+        self.pending_faults = list(self.config.fail_first)
+
+    # --- faults ---------------------------------------------------------------------------
+    def _fault(self) -> str | None:
+        with self.lock:
+            if self.pending_faults:
+                return self.pending_faults.pop(0)
+            r = self.rng.random()
+        c = self.config
+        if r < c.drop_rate:
+            return "drop"
+        if r < c.drop_rate + c.transient_rate:
+            return "transient"
+        if r < c.drop_rate + c.transient_rate + c.throttle_rate:
+            return "throttle"
+        return None
+
+    # --- requests -------------------------------------------------------------------------
+    def post_events(self, pixel: str, body: dict, query: dict, trace: str) -> tuple[int, dict, dict]:
+        token = body.get("access_token") or query.get("access_token")
+        if not token:
+            raise GraphApiError(400, 190, "An access token is required to request this resource.")
+        if (self.config.valid_tokens is not None and token not in self.config.valid_tokens) or token.startswith("EXPIRED"):
+            raise GraphApiError(400, 190, "Error validating access token: Session has expired or is invalid.", 463)
+        data = body.get("data")
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                raise GraphApiError(400, 100, "(#100) data is not valid JSON") from None
+        now = int(time.time())
+        try:
+            validate_events(data, now, self.config)
+        except GraphApiError:
+            with self.lock:
+                self.state.rejected_requests += 1
+            raise
+        with self.lock:
+            for event in data:
+                key = (pixel, event["event_name"], str(event.get("event_id") or uuid.uuid4()))
+                if key in self.state.received:
+                    self.state.duplicates += 1  # Meta drops a copy with the same event_name and event_id
+                else:
+                    self.state.received[key] = event
+        return 200, {"events_received": len(data), "messages": [], "fbtrace_id": trace}, {}
+
+    def insights(self, pixel: str, query: dict) -> dict:
+        since, until = query.get("since", "0000-00-00"), query.get("until", "9999-99-99")
+        rows: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        with self.lock:
+            events = [(k, e) for k, e in self.state.received.items() if k[0] == pixel]
+        for (_, name, _eid), event in events:
+            day = datetime.fromtimestamp(int(event["event_time"]), timezone.utc).date().isoformat()
+            if not since <= day <= until:
+                continue
+            counter = rows[(day, name)]
+            counter["received"] += 1
+            matched, click, view = self.attribution(event)
+            counter["matched"] += matched
+            counter["attributed_7d_click"] += click
+            counter["attributed_1d_view"] += view
+        return {"data": [{"date": d, "event_name": n, **dict(c)} for (d, n), c in sorted(rows.items())]}
+
+    def attribution(self, event: dict) -> tuple[int, int, int]:
+        """Deterministic: a person matches when a strong key falls in the audience; a matched event
+        is attributed to a click within 7 days (from fbc) or, without one, to a 1-day view."""
+        user = event.get("user_data", {})
+        keys = [user.get(k) for k in ("em", "ph", "external_id") if user.get(k)]
+        keys += [user["fbc"]] if user.get("fbc") else []
+        if not keys or not any(_bucket(str(k)) < self.config.match_rate for k in keys):
+            return 0, 0, 0
+        fbc = user.get("fbc")
+        if fbc:
+            try:
+                click_ms = int(str(fbc).split(".")[2])
+            except (IndexError, ValueError):
+                click_ms = None
+            if click_ms is not None and 0 <= int(event["event_time"]) - click_ms // 1000 <= 7 * 86_400:
+                return 1, 1, 0
+        return (1, 0, 1) if _bucket("view" + str(keys[0])) < self.config.view_rate else (1, 0, 0)
+
+
+def _handler(emulator: Emulator):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # quiet; never print query strings (they may hold a token)
+            return
+
+        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self):
+            url = urlparse(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if url.path == "/_emulator/stats":
+                s = emulator.state
+                with emulator.lock:
+                    self._send(200, {"requests": s.requests, "faults": dict(s.faults), "events": len(s.received),
+                                     "duplicates": s.duplicates, "rejected_requests": s.rejected_requests})
+                return
+            m = _PATH.match(url.path)
+            if not m or m.group(3) != "insights":
+                self._send(404, {"error": {"message": "Unknown path", "code": 803, "type": "OAuthException"}})
+                return
+            self._send(200, emulator.insights(m.group(2), query))
+
+        def do_POST(self):
+            trace = uuid.uuid4().hex[:22]
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            with emulator.lock:
+                emulator.state.requests += 1
+            url = urlparse(self.path)
+            m = _PATH.match(url.path)
+            if not m or m.group(3) != "events":
+                self._send(404, {"error": {"message": "Unknown path", "code": 803, "type": "OAuthException"}})
+                return
+            if emulator.config.latency_ms:
+                time.sleep(emulator.config.latency_ms / 1000)
+            fault = emulator._fault()
+            if fault:
+                with emulator.lock:
+                    emulator.state.faults[fault] += 1
+            if fault == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if fault == "transient":
+                err = GraphApiError(500, 2, "An unexpected error has occurred. Please retry your request later.",
+                                    transient=True)
+                self._send(500, err.body(trace))
+                return
+            if fault == "throttle":
+                code = THROTTLE_CODES[emulator.rng.randrange(len(THROTTLE_CODES))]
+                err = GraphApiError(429 if code == 80004 else 400, code, "(#%d) User request limit reached" % code,
+                                    transient=True)
+                usage = json.dumps({"act": [{"type": "ads_management", "call_count": 100,
+                                             "estimated_time_to_regain_access": 0}]})
+                self._send(err.http_status, err.body(trace), {"X-Business-Use-Case-Usage": usage, "Retry-After": "0"})
+                return
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            ctype = self.headers.get("Content-Type", "")
+            try:
+                if "application/json" in ctype:
+                    body = json.loads(raw or b"{}")
+                else:
+                    body = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self._send(400, GraphApiError(400, 100, "(#100) Malformed request body").body(trace))
+                return
+            try:
+                status, payload, headers = emulator.post_events(m.group(2), body, query, trace)
+            except GraphApiError as err:
+                self._send(err.http_status, err.body(trace))
+                return
+            self._send(status, payload, headers)
+
+    return Handler
+
+
+class EmulatorServer:
+    """The emulator on a loopback port, served from a background thread."""
+
+    def __init__(self, config: EmulatorConfig | None = None, port: int = 0, host: str = "127.0.0.1"):
+        self.emulator = Emulator(config)
+        self.httpd = ThreadingHTTPServer((host, port), _handler(self.emulator))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="graph-api-emulator", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "EmulatorServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@contextmanager
+def running_emulator(config: EmulatorConfig | None = None, port: int = 0):
+    server = EmulatorServer(config, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
