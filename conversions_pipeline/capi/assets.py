@@ -1,4 +1,8 @@
-"""The partitioned upload asset: one run per partition-day, in the `capi` concurrency pool."""
+"""The partitioned upload asset: one run per partition-day, in the `capi` concurrency pool.
+
+No backfill policy on purpose: Dagster then backfills a range as one run per partition, so each
+day's upload is its own run with its own ledger outcome, and the pool bounds how many run at once.
+"""
 # No `from __future__ import annotations`: Dagster reads config and resource types from annotations.
 
 import dagster as dg
@@ -42,7 +46,6 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         key=UPLOAD_KEY,
         deps=[EVENTS_KEY],
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
         pool=POOL,
         group_name="upload",
         kinds={"api", "sql"},

@@ -45,7 +45,6 @@ def build_events_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         key=EVENTS_KEY,
         deps=deps,
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
         group_name="events",
         kinds={"pandas", "sql"},
         description="One row per candidate Conversions API event and pixel for the day, in `server_events`: "

@@ -70,7 +70,6 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
             key=extract_key(source),
             deps=[source_key(source)],
             partitions_def=partitions,
-            backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
             group_name=GROUP,
             kinds={"sql", "pandas"},
             description=f"The partition-day's rows of `{source}` in `stg_{source}`, customer information "

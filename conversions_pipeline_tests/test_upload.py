@@ -1,0 +1,277 @@
+"""Upload over real HTTP on loopback against the bundled Graph API emulator."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, datetime, timezone
+
+import httpx
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from conversions_pipeline.capi.client import ConversionsApiClient, FatalApiError, _Response, classify
+from conversions_pipeline.capi.emulator import EmulatorConfig, running_emulator
+from conversions_pipeline.capi.upload import upload_day
+from conversions_pipeline.warehouse.engine import create_schema, create_warehouse_engine
+from conversions_pipeline.warehouse.io import bulk_insert, read_frame
+from conversions_pipeline.warehouse.schema import capi_batches, capi_events, server_events
+
+DAY = date(2026, 11, 20)
+PIXEL = "555"
+TOKEN = "EAAB-secret-token-7f3e9"
+
+
+def H(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def put_events(engine, n, bad=(), day=DAY, age_seconds=3600, pixel=PIXEL):
+    """n eligible phone-call Lead events; indexes in ``bad`` carry a phone hash Meta refuses (upper case)."""
+    create_schema(engine)
+    now = int(time.time())
+    rows = pd.DataFrame({
+        "partition_date": day, "pixel_id": pixel, "event_id": [f"ev{i:06d}" for i in range(n)],
+        "event_name": "Lead", "event_time": now - age_seconds, "action_source": "phone_call",
+        "user_data": [json.dumps({"ph": H(str(i)).upper() if i in bad else H(str(i))}) for i in range(n)],
+        "custom_data": None, "options": None, "event_source_url": None, "source_table": "calls",
+        "source_id": [f"C{i}" for i in range(n)], "merged_session_id": None, "match_keys": "ph",
+        "status": "eligible", "reason": None, "note": None, "built_at": datetime(2026, 11, 21),
+    })
+    with engine.begin() as conn:
+        conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
+        bulk_insert(conn, server_events, rows)
+    return rows
+
+
+def client_for(server, token=TOKEN, **kw):
+    kw.setdefault("backoff_seconds", 0.01)
+    return ConversionsApiClient(server.base_url, "v25.0", token, **kw)
+
+
+def stats(server):
+    return httpx.get(server.base_url + "/_emulator/stats").json()
+
+
+def ledger(engine):
+    return read_frame(engine, sa.select(capi_events))
+
+
+# --- the happy path and idempotency ---------------------------------------------------------------
+
+def test_happy_path_sends_full_batches_and_records_every_event(engine):
+    put_events(engine, 2_500)
+    with running_emulator() as server, client_for(server) as client:
+        result = upload_day(engine, client, DAY, batch_size=1000, max_in_flight=3)
+        assert stats(server)["events"] == 2_500 and stats(server)["requests"] == 3
+    led = ledger(engine)
+    assert (led["status"] == "accepted").sum() == 2_500 and led["batch_id"].nunique() == 3
+    batches = read_frame(engine, sa.select(capi_batches))
+    assert sorted(batches["events_sent"]) == [500, 1000, 1000]
+    assert (batches["events_received"] == batches["events_sent"]).all() and not batches["flagged"].any()
+    assert result.sent == 2_500 and result.ledger == {"accepted": 2_500}
+
+
+def test_rerun_sends_nothing_and_force_resends_without_double_counting(engine):
+    put_events(engine, 300)
+    with running_emulator() as server, client_for(server) as client:
+        upload_day(engine, client, DAY)
+        again = upload_day(engine, client, DAY)
+        assert again.sent == 0 and stats(server)["requests"] == 1
+        forced = upload_day(engine, client, DAY, force=True)
+        assert forced.sent == 300
+        s = stats(server)
+        assert s["events"] == 300 and s["duplicates"] == 300  # Meta keeps one copy per event_id
+    assert (ledger(engine)["status"] == "accepted").sum() == 300
+
+
+# --- faults ------------------------------------------------------------------------------------------
+
+def test_transient_throttling_and_dropped_connections_are_recovered(engine):
+    put_events(engine, 2_000)
+    config = EmulatorConfig(fail_first=("transient", "throttle", "drop", "throttle"), transient_rate=0.15,
+                            throttle_rate=0.15, drop_rate=0.05, seed=3)
+    with running_emulator(config) as server, client_for(server, max_attempts=12) as client:
+        result = upload_day(engine, client, DAY, batch_size=250, max_in_flight=2)
+        s = stats(server)
+    assert s["events"] == 2_000 and s["faults"]["transient"] >= 1 and s["faults"]["throttle"] >= 2
+    assert (ledger(engine)["status"] == "accepted").all()
+    outcomes = read_frame(engine, sa.select(capi_batches))["outcome"].value_counts()
+    assert outcomes["accepted"] == 8 and outcomes.get("throttle", 0) >= 2 and outcomes.get("transient", 0) >= 1
+    assert outcomes.get("network_error", 0) >= 1
+    assert result.retries >= 4
+
+
+def test_exhausted_retries_leave_events_pending_not_lost(engine):
+    put_events(engine, 50)
+    with running_emulator(EmulatorConfig(transient_rate=1.0)) as server, client_for(server, max_attempts=3) as client:
+        result = upload_day(engine, client, DAY)
+    assert result.pending == 50
+    led = ledger(engine)
+    assert (led["status"] == "pending").all() and (led["attempts"] == 3).all()
+    with running_emulator() as server, client_for(server) as client:
+        assert upload_day(engine, client, DAY).ledger == {"accepted": 50}
+
+
+def test_one_bad_event_in_a_batch_of_1000_is_isolated(engine):
+    put_events(engine, 1_000, bad={613})
+    with running_emulator() as server, client_for(server) as client:
+        result = upload_day(engine, client, DAY)
+        assert stats(server)["events"] == 999
+    led = ledger(engine).set_index("event_id")
+    assert (led["status"] == "accepted").sum() == 999
+    bad = led.loc["ev000613"]
+    assert bad["status"] == "rejected" and bad["error_code"] == 100 and bad["error_subcode"] == 2804017
+    assert "data[0]" in bad["error_message"] and bad["fbtrace_id"]
+    assert result.rejected_by_reason == {"meta_error_100_2804017": 1}
+    assert result.requests <= 2 * 10 + 1  # bisection: about two requests per halving
+
+
+def test_invalid_token_stops_the_run_at_once_with_a_clear_message(engine):
+    put_events(engine, 3_000)
+    bad_token = "EXPIRED-" + TOKEN
+    with running_emulator() as server, client_for(server, token=bad_token) as client:
+        with pytest.raises(FatalApiError) as err:
+            upload_day(engine, client, DAY, batch_size=1000, max_in_flight=1)
+        assert stats(server)["requests"] == 1
+    assert "FB_ACCESS_TOKEN" in str(err.value) and bad_token not in str(err.value)
+    assert (ledger(engine)["status"] == "pending").all()
+
+
+def test_stale_events_are_skipped_at_send_time_not_sent(engine):
+    put_events(engine, 10, age_seconds=8 * 86_400)
+    with running_emulator() as server, client_for(server) as client:
+        result = upload_day(engine, client, DAY)
+        assert stats(server)["requests"] == 0
+    assert result.skipped_by_reason == {"too_old_at_send": 10}
+
+
+# --- crash safety ------------------------------------------------------------------------------------
+
+def test_a_killed_upload_resumes_without_accepting_anything_twice(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = create_warehouse_engine(url)
+    put_events(engine, 1_000)
+    with running_emulator(EmulatorConfig(latency_ms=250)) as server:
+        script = textwrap.dedent(f"""
+            from datetime import date
+            from conversions_pipeline.capi.client import ConversionsApiClient
+            from conversions_pipeline.capi.upload import upload_day
+            from conversions_pipeline.warehouse.engine import create_warehouse_engine
+            client = ConversionsApiClient({server.base_url!r}, "v25.0", {TOKEN!r})
+            upload_day(create_warehouse_engine({url!r}), client, date(2026, 11, 20), batch_size=100, max_in_flight=1)
+        """)
+        proc = subprocess.Popen([sys.executable, "-c", script])
+        deadline = time.time() + 30
+        while time.time() < deadline and (ledger(engine)["status"] == "accepted").sum() < 200:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        accepted_before = (ledger(engine)["status"] == "accepted").sum()
+        assert 200 <= accepted_before < 1_000
+        with client_for(server) as client:
+            upload_day(engine, client, DAY, batch_size=100)
+        s = stats(server)
+    led = ledger(engine)
+    assert (led["status"] == "accepted").sum() == 1_000 and led["event_id"].is_unique
+    assert s["events"] == 1_000          # Meta holds each event once
+    assert s["duplicates"] <= 100         # at most the batch that was in flight went twice, deduplicated
+
+
+# --- dry run and secrecy -------------------------------------------------------------------------------
+
+def test_dry_run_writes_exact_bodies_without_the_token_and_sends_nothing(engine, tmp_path):
+    put_events(engine, 1_500)
+    out = tmp_path / "dry"
+    with running_emulator() as server, client_for(server, dry_run_dir=str(out)) as client:
+        result = upload_day(engine, client, DAY, dry_run=True)
+        assert stats(server)["requests"] == 0
+    files = sorted(out.glob(f"{PIXEL}/*.json"))
+    bodies = [json.loads(f.read_text()) for f in files]
+    assert len(files) == 2 and sum(len(b["body"]["data"]) for b in bodies) == 1_500
+    first = bodies[0]["body"]["data"][0]
+    assert set(first) == {"event_name", "event_time", "event_id", "action_source", "user_data"}
+    assert all(TOKEN not in f.read_text() for f in files)
+    assert result.ledger == {"pending": 1_500}
+
+
+def test_token_never_appears_in_logs_ledger_or_metadata(engine, warehouse_url, monkeypatch, caplog, capsys):
+    import logging
+
+    import dagster as dg
+
+    from conversions_pipeline.definitions import DAILY_JOB, build_definitions
+
+    put_events(engine, 20, bad={3})
+    with running_emulator(EmulatorConfig(fail_first=("transient",))) as server:
+        monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+        monkeypatch.setenv("FB_PIXEL_ID", PIXEL)
+        monkeypatch.setenv("FB_ACCESS_TOKEN", TOKEN)
+        monkeypatch.setenv("FB_GRAPH_BASE_URL", server.base_url)
+        monkeypatch.setenv("PARTITIONS_START_DATE", "2026-01-01")
+        caplog.set_level(logging.DEBUG)
+        job = build_definitions().resolve_job_def(DAILY_JOB)
+        upload = [k for k in job.asset_layer.executable_asset_keys if k.to_user_string() == "upload/capi_events"]
+        result = job.execute_in_process(partition_key=DAY.isoformat(), asset_selection=upload,
+                                        instance=dg.DagsterInstance.ephemeral(),
+                                        run_config={"resources": {"capi": {"config": {"backoff_seconds": 0.01}}}})
+        assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["accepted"].value == 19 and meta["rejected"].value == 1
+    texts = [caplog.text, *capsys.readouterr(), str(meta)]
+    texts += [str(e) for e in result.all_events]
+    texts += [ledger(engine).to_string(), read_frame(engine, sa.select(capi_batches)).to_string()]
+    assert all(TOKEN not in t for t in texts)
+
+
+# --- pieces ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, error, kind", [
+    (200, None, "ok"), (500, {"code": 2, "is_transient": True}, "transient"), (400, {"code": 1}, "transient"),
+    (429, {"code": 80004}, "throttle"), (400, {"code": 17}, "throttle"), (400, {"code": 613}, "throttle"),
+    (400, {"code": 190}, "fatal"), (403, {"code": 200}, "fatal"), (400, {"code": 100, "error_subcode": 33}, "fatal"),
+    (400, {"code": 100, "error_subcode": 2804003}, "invalid"),
+])
+def test_error_classification(status, error, kind):
+    body = {"events_received": 1} if error is None else {"error": error}
+    assert classify(_Response(status, body)) == kind
+    assert classify(_Response(None, None, network_error="ConnectTimeout")) == "transient"
+
+
+def test_emulator_validates_like_meta():
+    now = int(time.time())
+    ok = {"event_name": "Lead", "event_time": now, "action_source": "phone_call", "user_data": {"ph": H("1")}}
+    cases = [
+        ([{**ok, "action_source": "telepathy"}], "action_source"),
+        ([{**ok, "event_time": now - 8 * 86_400}], "Too Old"),
+        ([{**ok, "action_source": "website"}], "event_source_url"),
+        ([{**ok, "user_data": {"em": "Joe@Example.com"}}], "SHA-256"),
+        ([{**ok, "event_name": "Purchase"}], "currency"),
+        ([ok] * 1001, "at most 1000"),
+    ]
+    with running_emulator() as server:
+        url = f"{server.base_url}/v25.0/{PIXEL}/events"
+        for data, fragment in cases:
+            resp = httpx.post(url, json={"data": data, "access_token": TOKEN})
+            assert resp.status_code == 400 and fragment in resp.json()["error"]["message"], fragment
+            assert resp.json()["error"]["code"] == 100 and resp.json()["error"]["fbtrace_id"]
+        form = httpx.post(url, data={"data": json.dumps([ok]), "access_token": TOKEN})
+        assert form.json()["events_received"] == 1 and form.json()["messages"] == []
+        assert httpx.post(url, json={"data": [ok]}).json()["error"]["code"] == 190
+
+
+def test_insights_count_matched_and_attributed_events_per_day():
+    now = int(time.time())
+    events = [{"event_name": "Lead", "event_time": now - 60, "event_id": f"e{i}", "action_source": "phone_call",
+               "user_data": {"ph": H(str(i)), "fbc": f"fb.1.{(now - 3600) * 1000}.IwAR{i}"}} for i in range(200)]
+    with running_emulator(EmulatorConfig(match_rate=0.5)) as server:
+        httpx.post(f"{server.base_url}/v25.0/{PIXEL}/events", json={"data": events, "access_token": TOKEN})
+        day = datetime.fromtimestamp(now - 60, timezone.utc).date().isoformat()
+        rows = httpx.get(f"{server.base_url}/v25.0/{PIXEL}/insights", params={"since": day, "until": day}).json()["data"]
+    assert len(rows) == 1 and rows[0]["received"] == 200
+    assert 0 < rows[0]["matched"] < 200 and rows[0]["attributed_7d_click"] == rows[0]["matched"]
