@@ -17,6 +17,8 @@ def env(monkeypatch, warehouse_url):
     monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
     monkeypatch.setenv("PARTITIONS_START_DATE", "2026-01-01")
     monkeypatch.delenv("PARTITIONS_TIMEZONE", raising=False)
+    for name in ("FB_PIXEL_ID", "FB_ACCESS_TOKEN", "FB_GRAPH_BASE_URL", "FB_TEST_EVENT_CODE"):
+        monkeypatch.delenv(name, raising=False)
     return warehouse_url
 
 
@@ -52,7 +54,7 @@ def test_daily_job_materializes_one_partition(env):
     assert result.success
     meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
             for m in result.get_asset_materialization_events()}
-    assert set(meta) == EXTRACT_KEYS | {"events/server_events"}
+    assert set(meta) == EXTRACT_KEYS | {"events/server_events", "upload/capi_events"}
     frames = generate_day(date(2026, 3, 14), 300, seed=4)
     calls = meta["extract/calls"]
     assert calls["rows"].value == len(frames["calls"])
@@ -64,6 +66,8 @@ def test_daily_job_materializes_one_partition(env):
     events = meta["events/server_events"]
     assert events["eligible"].value == 0 and events["events"].value == events["skipped"].value > 0
     assert events["skipped_by_reason"].value["too_old"] > 0.8 * events["events"].value
+    upload = meta["upload/capi_events"]
+    assert upload["sent"].value == 0 and upload["skipped"].value == events["events"].value
     # the masked preview shows ids and which keys were usable, never a phone or a name
     preview = calls["preview"].value
     assert "CAL" in preview and "ph" in preview
