@@ -20,6 +20,11 @@ def test_demo_seeds_and_runs_the_last_days(embedded, capsys):
     assert (embedded / "warehouse.db").exists()
     assert out.count(" done in ") == 2
     assert "calls 153" in out  # 150 calls plus the 2% duplicate rows exports carry
+    sent = [line for line in out.splitlines() if line.strip().startswith("sent ")]
+    assert len(sent) == 2
+    for line in sent:  # recent days: eligible events reach the embedded emulator and are all accepted
+        n = int(line.split()[1].rstrip(",").replace(",", ""))
+        assert n > 100 and f"accepted {n:,}" in line and "rejected 0" in line
 
 
 def test_run_a_range(embedded, capsys):

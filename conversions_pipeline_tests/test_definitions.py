@@ -35,6 +35,13 @@ def test_definitions_load_with_the_expected_assets(env):
     assert schedule.cron_schedule == "15 3 * * *"
 
 
+def test_upload_runs_one_partition_per_run_in_the_capi_pool(env):
+    defs = build_definitions()
+    upload = defs.resolve_assets_def(dg.AssetKey(["upload", "capi_events"]))
+    assert upload.backfill_policy is None  # Dagster backfills it as one run per partition
+    assert upload.op.pool == "capi"
+
+
 def test_timezone_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PARTITIONS_TIMEZONE", "America/Chicago")
     assert build_definitions().resolve_job_def(DAILY_JOB).partitions_def.timezone == "America/Chicago"
