@@ -56,8 +56,9 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                     capi: ConversionsApiResource) -> dg.MaterializeResult:
         day = context.partition_time_window.start.date()
 
-        def progress(result: UploadResult, batches: int) -> None:
-            context.log.info(f"{day}: {result.sent} events sent in {result.requests} requests ({batches} batches)")
+        def progress(result: UploadResult) -> None:
+            if result.batches_done % 10 == 1:
+                context.log.info(f"{day}: {result.sent} events sent so far in {result.requests} requests")
 
         with capi.client() as client:
             target = "the local emulator" if capi.uses_emulator() else client.url("<pixel>")

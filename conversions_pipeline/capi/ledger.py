@@ -8,6 +8,7 @@ stays ``pending`` and the next run sends it again with the same event_id (Meta d
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
 import pandas as pd
@@ -26,39 +27,43 @@ def utcnow() -> datetime:
 
 
 def sync_day(engine: Engine, day: date, force: bool = False) -> None:
-    """Make the day's ledger match server_events: accepted events stay accepted (unless ``force``),
-    eligible events not yet accepted become pending, skipped ones are recorded with their reason."""
-    cols = [server_events.c[c] for c in ("pixel_id", "event_id", "event_name", "event_time", "source_table",
-                                         "source_id", "status", "reason", "match_keys")]
-    built = read_frame(engine, sa.select(*cols).where(server_events.c.partition_date == day))
+    """Make the day's ledger match server_events, in SQL: accepted events stay accepted (unless
+    ``force``), eligible events not yet accepted become pending, skipped ones keep their reason."""
+    se, ce = server_events, capi_events
     with engine.begin() as conn:
-        keep = set()
+        delete = sa.delete(ce).where(ce.c.partition_date == day)
         if not force:
-            kept = conn.execute(sa.select(capi_events.c.pixel_id, capi_events.c.event_id).where(
-                capi_events.c.partition_date == day, capi_events.c.status == "accepted")).all()
-            keep = {(p, e) for p, e in kept}
-        delete = sa.delete(capi_events).where(capi_events.c.partition_date == day)
-        if not force:
-            delete = delete.where(capi_events.c.status != "accepted")
+            delete = delete.where(ce.c.status != "accepted")
         conn.execute(delete)
-        if built.empty:
+        already = sa.select(sa.literal(1)).where(ce.c.pixel_id == se.c.pixel_id, ce.c.event_id == se.c.event_id)
+        rows = sa.select(
+            se.c.partition_date, se.c.pixel_id, se.c.event_id, se.c.event_name, se.c.event_time, se.c.source_table,
+            se.c.source_id, sa.case((se.c.status == "eligible", "pending"), else_="skipped"), se.c.reason,
+            se.c.match_keys, sa.literal(0), sa.literal(utcnow(), sa.DateTime),
+        ).where(se.c.partition_date == day, ~sa.exists(already))
+        conn.execute(sa.insert(ce).from_select(
+            ["partition_date", "pixel_id", "event_id", "event_name", "event_time", "source_table", "source_id",
+             "status", "reason", "match_keys", "attempts", "updated_at"], rows))
+
+
+def to_send(engine: Engine, day: date, page_rows: int = 20_000) -> Iterator[pd.DataFrame]:
+    """The day's events that still have to reach Meta, page by page (keyset pagination, so memory
+    stays flat and no read transaction is held open while outcomes are written)."""
+    last: tuple[str, str] | None = None
+    while True:
+        query = (sa.select(server_events)
+                 .join(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
+                                            capi_events.c.event_id == server_events.c.event_id))
+                 .where(server_events.c.partition_date == day, capi_events.c.status.in_(RESEND))
+                 .order_by(server_events.c.pixel_id, server_events.c.event_id)
+                 .limit(page_rows))
+        if last is not None:
+            query = query.where(sa.tuple_(server_events.c.pixel_id, server_events.c.event_id) > last)
+        page = read_frame(engine, query)
+        if page.empty:
             return
-        fresh = built[[(p, e) not in keep for p, e in zip(built["pixel_id"], built["event_id"])]].copy()
-        fresh["status"] = fresh["status"].map({"eligible": "pending"}).fillna("skipped")
-        fresh.insert(0, "partition_date", day)
-        fresh["attempts"] = 0
-        fresh["updated_at"] = utcnow()
-        bulk_insert(conn, capi_events, fresh)
-
-
-def to_send(engine: Engine, day: date) -> pd.DataFrame:
-    """The day's events that still have to reach Meta, with everything needed to build the payload."""
-    query = (sa.select(server_events, capi_events.c.attempts.label("ledger_attempts"))
-             .join(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
-                                        capi_events.c.event_id == server_events.c.event_id))
-             .where(server_events.c.partition_date == day, capi_events.c.status.in_(RESEND))
-             .order_by(server_events.c.pixel_id, server_events.c.event_time, server_events.c.event_id))
-    return read_frame(engine, query)
+        yield page
+        last = (page["pixel_id"].iloc[-1], page["event_id"].iloc[-1])
 
 
 def mark_skipped(engine: Engine, pixel_id: str, event_ids: list[str], reason: str) -> None:
@@ -72,30 +77,23 @@ def mark_skipped(engine: Engine, pixel_id: str, event_ids: list[str], reason: st
         conn.execute(stmt, [{"p": pixel_id, "e": e, "now": now} for e in event_ids])
 
 
-def mark_sent(engine: Engine, pixel_id: str, event_ids: list[str]) -> None:
-    """Before a request goes out: the events are in flight (still pending)."""
-    stmt = (sa.update(capi_events)
-            .where(capi_events.c.pixel_id == sa.bindparam("p"), capi_events.c.event_id == sa.bindparam("e"))
-            .values(status="pending", sent_at=sa.bindparam("now"), updated_at=sa.bindparam("now")))
-    now = utcnow()
-    with engine.begin() as conn:
-        conn.execute(stmt, [{"p": pixel_id, "e": e, "now": now} for e in event_ids])
-
-
 def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutcome]) -> None:
-    stmt = (sa.update(capi_events)
-            .where(capi_events.c.pixel_id == sa.bindparam("p"), capi_events.c.event_id == sa.bindparam("e"))
-            .values(status=sa.bindparam("status"), reason=sa.bindparam("reason"), batch_id=sa.bindparam("batch"),
-                    attempts=capi_events.c.attempts + sa.bindparam("tries"), error_code=sa.bindparam("code"),
-                    error_subcode=sa.bindparam("subcode"), error_message=sa.bindparam("message"),
-                    fbtrace_id=sa.bindparam("trace"), updated_at=sa.bindparam("now")))
+    """One UPDATE per distinct outcome (a whole accepted batch is one statement), in one transaction."""
+    groups: dict[tuple, list[str]] = {}
+    for eid, o in outcomes.items():
+        message = o.error_message[:2000] if o.error_message else None
+        key = (o.status, o.reason, o.batch_id, o.attempts, o.error_code, o.error_subcode, message, o.fbtrace_id)
+        groups.setdefault(key, []).append(eid)
     now = utcnow()
-    rows = [{"p": pixel_id, "e": eid, "status": o.status, "reason": o.reason, "batch": o.batch_id,
-             "tries": o.attempts, "code": o.error_code, "subcode": o.error_subcode,
-             "message": (o.error_message or None) and o.error_message[:2000], "trace": o.fbtrace_id, "now": now}
-            for eid, o in outcomes.items()]
     with engine.begin() as conn:
-        conn.execute(stmt, rows)
+        for (status, reason, batch, tries, code, subcode, message, trace), ids in groups.items():
+            for start in range(0, len(ids), 1000):
+                conn.execute(
+                    sa.update(capi_events)
+                    .where(capi_events.c.pixel_id == pixel_id, capi_events.c.event_id.in_(ids[start:start + 1000]))
+                    .values(status=status, reason=reason, batch_id=batch, attempts=capi_events.c.attempts + tries,
+                            error_code=code, error_subcode=subcode, error_message=message, fbtrace_id=trace,
+                            sent_at=now, updated_at=now))
 
 
 def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt) -> None:

@@ -35,6 +35,7 @@ class UploadResult:
     rejected_by_reason: dict = field(default_factory=dict)
     seconds: float = 0.0
     dry_run: bool = False
+    batches_done: int = 0
 
     @property
     def pending(self) -> int:
@@ -65,23 +66,11 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
     create_schema(engine, [server_events, capi_events, capi_batches, capi_suppression])
     batch_size = max(1, min(1000, batch_size))
     ledger.sync_day(engine, day, force=force)
-    todo = ledger.to_send(engine, day)
     result = UploadResult(day=day, dry_run=dry_run)
-
-    # Meta refuses the whole request for one stale event: re-check the age at send time.
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
-    if not todo.empty:
-        limit = todo["action_source"].map(MAX_AGE).fillna(DEFAULT_MAX_AGE)
-        stale = now_s - todo["event_time"].astype("int64") > limit
-        for pixel, group in todo[stale].groupby("pixel_id"):
-            ledger.mark_skipped(engine, pixel, group["event_id"].tolist(), "too_old_at_send")
-        todo = todo[~stale]
-
-    batches = [(pixel, group.iloc[i:i + batch_size])
-               for pixel, group in todo.groupby("pixel_id", sort=True)
-               for i in range(0, len(group), batch_size)]
     lock = threading.Lock()
     stop = threading.Event()
+    in_flight = threading.BoundedSemaphore(max(1, max_in_flight) * 2)  # bounded queue: memory stays flat
 
     def on_attempt(pixel: str, attempt: Attempt) -> None:
         ledger.record_attempt(engine, day, pixel, attempt)
@@ -91,30 +80,54 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
             result.flagged_batches += attempt.flagged
 
     def send(pixel: str, rows: pd.DataFrame) -> None:
-        if stop.is_set():
-            return
-        items = [(r.event_id, payload(r)) for r in rows.itertuples(index=False)]
-        ids = [eid for eid, _ in items]
-        if dry_run:
-            client.dry_run(pixel, items, lambda a: on_attempt(pixel, a))
+        try:
+            if stop.is_set():
+                return
+            items = [(r.event_id, payload(r)) for r in rows.itertuples(index=False)]
+            if dry_run:
+                client.dry_run(pixel, items, lambda a: on_attempt(pixel, a))
+            else:
+                try:
+                    outcomes = client.send(pixel, items, lambda a: on_attempt(pixel, a))
+                except FatalApiError:
+                    stop.set()
+                    raise
+                ledger.record_outcomes(engine, pixel, outcomes)
             with lock:
                 result.sent += len(items)
-            return
-        ledger.mark_sent(engine, pixel, ids)
-        try:
-            outcomes = client.send(pixel, items, lambda a: on_attempt(pixel, a))
-        except FatalApiError:
-            stop.set()
-            raise
-        ledger.record_outcomes(engine, pixel, outcomes)
-        with lock:
-            result.sent += len(items)
-            result.outcomes.update(o.status for o in outcomes.values())
-        if progress:
-            progress(result, len(batches))
+                if not dry_run:
+                    result.outcomes.update(o.status for o in outcomes.values())
+                result.batches_done += 1
+            if progress:
+                progress(result)
+        finally:
+            in_flight.release()
 
+    futures = []
+    buffers: dict[str, list[pd.DataFrame]] = {}
     with ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="capi-upload") as pool:
-        futures = [pool.submit(send, pixel, rows) for pixel, rows in batches]
+        def submit(pixel: str, rows: pd.DataFrame) -> None:
+            in_flight.acquire()
+            futures.append(pool.submit(send, pixel, rows))
+
+        for page in ledger.to_send(engine, day):
+            if stop.is_set():
+                break
+            # Meta refuses a whole request for one stale event: re-check the age at send time.
+            limit = page["action_source"].map(MAX_AGE).fillna(DEFAULT_MAX_AGE)
+            stale = now_s - page["event_time"].astype("int64") > limit
+            for pixel, group in page[stale].groupby("pixel_id"):
+                ledger.mark_skipped(engine, pixel, group["event_id"].tolist(), "too_old_at_send")
+            for pixel, group in page[~stale].groupby("pixel_id", sort=True):
+                buffered = pd.concat([*buffers.pop(pixel, []), group], ignore_index=True)
+                while len(buffered) >= batch_size:
+                    submit(pixel, buffered.iloc[:batch_size])
+                    buffered = buffered.iloc[batch_size:]
+                if len(buffered):
+                    buffers[pixel] = [buffered]
+        for pixel, rest in buffers.items():
+            if not stop.is_set():
+                submit(pixel, pd.concat(rest, ignore_index=True))
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         stop_error = next((f.exception() for f in done if f.exception() is not None), None)
         if stop_error is not None:

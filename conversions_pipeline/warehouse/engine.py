@@ -46,9 +46,20 @@ def create_warehouse_engine(url: str, schema: str | None = None) -> Engine:
             f"WAREHOUSE_URL needs a database driver that is not installed ({exc.name}); "
             f"install it or {SUPPORTED_HINT}"
         ) from None
+    if parsed.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL lets the upload's threads write outcomes while pages are read; wait instead of failing."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
 
 
 def check_connection(engine: Engine) -> None:
