@@ -302,7 +302,8 @@ def _keep_digits(arr: pa.Array) -> pa.Array:
 
 
 # The common North American shapes: +1 401 884 2310, (401) 884-2310, 401.884.2310, 1-401-884-2310.
-_NANP_SHAPE = r"^(?:\+?1[ .-]?)?\(?(?P<a>[2-9][0-9]{2})\)?[ .-]?(?P<b>[0-9]{3})[ .-]?(?P<c>[0-9]{4})$"
+_NANP_SHAPE = (r"^(?:\+?1[ .-]?)?\(?(?P<a>[2-9][0-9]{2})\)?[ .-]?(?P<b>[0-9]{3})[ .-]?(?P<c>[0-9]{4})"
+               r"(?:\s*[,;]?\s*(?i:ext\.?|extension|ex\.?|x|#)\s*[0-9]{1,7})?\s*$")
 _LS = pa.large_string()
 
 
@@ -316,15 +317,17 @@ def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
     eligible = _mask(pc.and_(pc.is_valid(parts), pc.or_(in_nanp, pc.starts_with(arr, "+"))))
     national = pc.binary_join_element_wise(parts.field("a"), parts.field("b"), parts.field("c"), pa.scalar("", _LS))
     valid = _mask(pc.match_substring_regex(national, nanp_pattern)) & eligible
-    value = _series(pc.if_else(pa.array(valid), pc.binary_join_element_wise(pa.scalar("1", _LS), national,
-                                                                            pa.scalar("", _LS)), _NULL), text.index)
-    reason = pd.Series("phone_not_possible", index=text.index, dtype=STRING)
-    rest = np.flatnonzero(~eligible)
-    if len(rest):
-        general = _norm_phone_general(text.iloc[rest], region.iloc[rest])
-        value.iloc[rest] = general["value"].to_numpy()
-        reason.iloc[rest] = general["reason"].fillna("phone_not_possible").to_numpy()
-    return _result(value, reason)
+    value = pc.if_else(pa.array(valid), pc.binary_join_element_wise(pa.scalar("1", _LS), national,
+                                                                 pa.scalar("", _LS)), _NULL)
+    reason = pc.if_else(pa.array(valid), _NULL, pa.scalar("phone_not_possible", _LS))
+    rest = ~eligible
+    if rest.any():
+        positions = np.flatnonzero(rest)
+        general = _norm_phone_general(text.iloc[positions], region.iloc[positions])
+        mask = pa.array(rest)
+        value = pc.replace_with_mask(value, mask, _arrow(general["value"]))
+        reason = pc.replace_with_mask(reason, mask, _arrow(general["reason"].fillna("phone_not_possible")))
+    return _result(_series(value, text.index), _series(reason, text.index))
 
 
 def _norm_phone_general(text: pd.Series, region: pd.Series) -> pd.DataFrame:
@@ -620,9 +623,10 @@ def _normalize(field: str, values, country, default_region: str, hashed: bool = 
     out = _normalize_direct(field, u_raw, u_region)
     if hashed:
         out["value"] = hash_values(out["value"])
-    value = _spread(out["value"], codes, raw.index)
-    reason = _spread(out["reason"], codes, raw.index).where(raw.notna(), MISSING)
-    return pd.DataFrame({"value": value, "reason": reason.mask(value.notna())}, index=raw.index)
+    value = pc.take(_arrow(out["value"]), codes)
+    # per-unique reasons are already empty where a value exists; records without a value are missing
+    reason = pc.if_else(pc.is_valid(codes), pc.take(_arrow(out["reason"]), codes), pa.scalar(MISSING, _LS))
+    return pd.DataFrame({"value": _series(value, raw.index), "reason": _series(reason, raw.index)}, index=raw.index)
 
 
 def normalize_with_reasons(field: str, values, country=None, default_region: str = DEFAULT_REGION,
