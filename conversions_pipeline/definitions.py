@@ -21,9 +21,10 @@ from .warehouse.resource import WarehouseResource
 DAILY_JOB = "daily_conversions"
 
 
-def _env_or_none(name: str, value: str | None):
-    """An ``EnvVar`` when the variable is set (so the UI shows where it came from), else None."""
-    return dg.EnvVar(name) if value else None
+def _env(name: str) -> dg.EnvVar | None:
+    """An ``EnvVar`` when the variable is set (Dagster resolves it at run time and never shows its
+    value), else None so the resource's own default applies."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
 
 
 def build_definitions() -> dg.Definitions:
@@ -38,8 +39,8 @@ def build_definitions() -> dg.Definitions:
         description="The nightly run for one partition-day.",
     )
     warehouse = WarehouseResource(
-        url=_env_or_none("WAREHOUSE_URL", settings.warehouse_url_override()),
-        schema_name=_env_or_none("WAREHOUSE_SCHEMA", settings.warehouse_schema()),
+        url=_env("WAREHOUSE_URL"),
+        schema_name=_env("WAREHOUSE_SCHEMA"),
     )
     return dg.Definitions(
         assets=[*source_specs(), *extract_assets, events_asset, upload_asset],
@@ -51,20 +52,9 @@ def build_definitions() -> dg.Definitions:
 
 def capi_resource() -> ConversionsApiResource:
     """Meta's API when FB_PIXEL_ID (or FB_GRAPH_BASE_URL) is set, else the embedded emulator."""
-    env = lambda name: dg.EnvVar(name) if os.environ.get(name) else None  # noqa: E731
     return ConversionsApiResource(
-        pixel_id=env("FB_PIXEL_ID"), access_token=env("FB_ACCESS_TOKEN"), base_url=env("FB_GRAPH_BASE_URL"),
-        api_version=os.environ.get("FB_API_VERSION") or settings.DEFAULT_API_VERSION,
-        test_event_code=env("FB_TEST_EVENT_CODE"))
-
-
-def capi_resource() -> ConversionsApiResource:
-    """Meta's API when FB_PIXEL_ID (or FB_GRAPH_BASE_URL) is set, else the embedded emulator."""
-    env = lambda name: dg.EnvVar(name) if os.environ.get(name) else None  # noqa: E731
-    return ConversionsApiResource(
-        pixel_id=env("FB_PIXEL_ID"), access_token=env("FB_ACCESS_TOKEN"), base_url=env("FB_GRAPH_BASE_URL"),
-        api_version=os.environ.get("FB_API_VERSION") or settings.DEFAULT_API_VERSION,
-        test_event_code=env("FB_TEST_EVENT_CODE"))
+        pixel_id=_env("FB_PIXEL_ID"), access_token=_env("FB_ACCESS_TOKEN"), base_url=_env("FB_GRAPH_BASE_URL"),
+        api_version=settings.fb_api_version(), test_event_code=_env("FB_TEST_EVENT_CODE"))
 
 
 @dg.definitions

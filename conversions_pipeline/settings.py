@@ -8,6 +8,11 @@ WAREHOUSE_SCHEMA       optional schema (PostgreSQL) holding every table
 CONVERSIONS_DATA_DIR   local data folder for the embedded default (default ./data)
 PARTITIONS_START_DATE  first partition-day, YYYY-MM-DD (default 2024-01-01)
 PARTITIONS_TIMEZONE    time zone of the partition-days (default UTC)
+FB_PIXEL_ID            Meta pixel (dataset) id; unset: the embedded emulator
+FB_ACCESS_TOKEN        system-user access token (read by Dagster's EnvVar, never logged)
+FB_GRAPH_BASE_URL      Graph API base URL (default https://graph.facebook.com)
+FB_API_VERSION         Graph API version (default v25.0)
+FB_TEST_EVENT_CODE     Events Manager test code
 =====================  ===========================================================
 """
 
@@ -28,12 +33,8 @@ def default_warehouse_url() -> str:
     return f"sqlite:///{(data_dir() / 'warehouse.db').as_posix()}"
 
 
-def warehouse_url_override() -> str | None:
-    return os.environ.get("WAREHOUSE_URL") or None
-
-
 def warehouse_url() -> str:
-    return warehouse_url_override() or default_warehouse_url()
+    return os.environ.get("WAREHOUSE_URL") or default_warehouse_url()
 
 
 def warehouse_schema() -> str | None:
@@ -58,14 +59,6 @@ def fb_pixel_id() -> str:
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v25.0"
-
-
-def fb_pixel_configured() -> bool:
-    return bool(os.environ.get("FB_PIXEL_ID"))
-
-
-def fb_graph_base_url() -> str | None:
-    return os.environ.get("FB_GRAPH_BASE_URL") or None
 
 
 def fb_api_version() -> str:
