@@ -92,21 +92,22 @@ def _leads(fmt: str, rows: pd.DataFrame) -> pd.DataFrame:
     return lead.reset_index(drop=True)
 
 
-def _contents(items: pd.DataFrame) -> pd.DataFrame:
-    """Per order: content_ids, contents (id, quantity, item_price) and num_items."""
+def _contents(items: pd.DataFrame) -> dict[str, dict]:
+    """Per order id: content_ids, contents (id, quantity, item_price) and num_items."""
     if items is None or items.empty:
-        return pd.DataFrame(columns=["contents", "content_ids", "num_items"])
+        return {}
     items = items.drop_duplicates(["order_id", "line_id"])
-    grouped = {}
-    for order_id, group in items.groupby("order_id", sort=False):
-        ids = group["product_id"].fillna(group["sku"]).astype(str)
-        grouped[order_id] = {
-            "contents": [{"id": i, "quantity": int(q), "item_price": float(p)}
-                         for i, q, p in zip(ids, group["quantity"].fillna(1), group["unit_price"].fillna(0.0))],
-            "content_ids": list(dict.fromkeys(ids)),
-            "num_items": int(group["quantity"].fillna(1).sum()),
-        }
-    return pd.DataFrame.from_dict(grouped, orient="index")
+    ids = items["product_id"].fillna(items["sku"]).astype(str).tolist()
+    quantity = pd.to_numeric(items["quantity"], errors="coerce").fillna(1).astype(int).tolist()
+    price = pd.to_numeric(items["unit_price"], errors="coerce").fillna(0.0).astype(float).tolist()
+    out: dict[str, dict] = {}
+    for order_id, pid, q, p in zip(items["order_id"].tolist(), ids, quantity, price):
+        entry = out.setdefault(order_id, {"contents": [], "content_ids": [], "num_items": 0})
+        entry["contents"].append({"id": pid, "quantity": q, "item_price": p})
+        if pid not in entry["content_ids"]:
+            entry["content_ids"].append(pid)
+        entry["num_items"] += q
+    return out
 
 
 def _first_reason(conditions: list[tuple[pd.Series, str]], index) -> pd.Series:
@@ -185,8 +186,7 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
             data = {"value": None if pd.isna(tot[i]) else round(float(tot[i]), 2),
                     "currency": None if pd.isna(cur[i]) else cur[i], "order_id": row.source_id,
                     "content_type": "product"}
-            if row.source_id in contents.index:
-                data.update(contents.loc[row.source_id].to_dict())
+            data.update(contents.get(row.source_id, {}))
         else:
             data = {} if pd.isna(lv[i]) else {"value": round(float(lv[i]), 2), "currency": config.default_currency}
         custom.append({k: v for k, v in data.items() if v is not None})
@@ -194,11 +194,11 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
 
     # user_data and match keys
     present = pd.DataFrame({k: events[k].notna() for k in USER_DATA_KEYS})
-    events["match_keys"] = present.apply(lambda r: ",".join(k for k in USER_DATA_KEYS if r[k]), axis=1) \
-        if len(events) else []
-    user_records = events[list(USER_DATA_KEYS)].astype(object).where(present, None).to_dict("records")
-    events["user_data"] = [json.dumps({k: v for k, v in r.items() if v is not None}, sort_keys=True)
-                           for r in user_records]
+    keys = np.full(len(events), "", dtype=object)
+    for k in USER_DATA_KEYS:
+        keys = np.where(present[k].to_numpy(), keys + k + ",", keys)
+    events["match_keys"] = pd.Series(keys, index=events.index, dtype=object).str.rstrip(",")
+    events["user_data"] = _user_data_json(events, present)
 
     # eligibility: the first reason that applies is kept
     e = events
@@ -245,6 +245,25 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
     out = e[list(EVENT_COLUMNS)].copy()
     assert set(out["action_source"]) <= ACTION_SOURCES
     return out.sort_values(["source_table", "source_id", "event_name", "pixel_id"]).reset_index(drop=True)
+
+
+def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
+    """user_data as JSON text (keys sorted), built column by column instead of row by row."""
+    body = np.full(len(events), "", dtype=object)
+    for key in sorted(USER_DATA_KEYS):
+        has = present[key].to_numpy()
+        if not has.any():
+            continue
+        values = events[key].where(present[key])
+        if key in HASHED_KEYS:  # 64 lowercase hex characters: nothing to escape
+            encoded = ('"' + values.astype(object).fillna("") + '"').to_numpy(object)
+        else:  # free text (user agent, cookies): JSON-escape each distinct value once
+            codes, uniques = pd.factorize(values)
+            quoted = np.array([json.dumps(u) for u in uniques] + [""], dtype=object)
+            encoded = quoted[np.where(codes < 0, len(uniques), codes)]
+        piece = f'"{key}": ' + encoded
+        body = np.where(has, np.where(body == "", piece, body + ", " + piece), body)
+    return "{" + body + "}"
 
 
 def _route(events: pd.DataFrame, config: EventsConfig, default_pixel: str) -> pd.Series:
