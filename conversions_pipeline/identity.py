@@ -66,9 +66,8 @@ def _arrow(s: pd.Series) -> pa.Array:
 
 
 def _series(arr, index=None) -> pd.Series:
-    """An Arrow string array as a pandas Series of :data:`STRING`."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    """An Arrow string array (or chunked array) as a pandas Series of :data:`STRING`, zero-copy
+    when it already holds large strings."""
     if not pa.types.is_large_string(arr.type):
         arr = arr.cast(pa.large_string())
     return pd.Series(pd.array(arr, dtype=STRING), index=index)
@@ -80,6 +79,9 @@ def _mask(arr) -> np.ndarray:
 
 
 _JUNK_ARROW = pa.array(sorted(_JUNK), pa.large_string())
+_JUNK_MAX_BYTES = max(len(j) for j in _JUNK)
+_ZERO_BYTE = np.zeros(1, dtype=np.uint8)
+_LS = pa.large_string()
 _NULL = pa.scalar(None, pa.large_string())
 
 
@@ -105,12 +107,54 @@ def _prepare(values) -> pd.Series:
     """Raw values as trimmed Arrow strings; None, NaN, empty and junk become NA.
 
     Numbers exported as floats ("4018842310.0", 90210.0) are read as their integer text.
+    Each step runs only on the rows whose bytes can need it (read straight off the Arrow
+    buffers): most values have no surrounding space, do not end in "0" and are not short.
     """
     s = _text(values)
-    text = pc.utf8_trim_whitespace(_arrow(s))
-    text = _replace_where(text, pc.match_substring(text, ".0"), r"^([0-9]+)\.0+$", r"\1")
-    junk = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), value_set=_JUNK_ARROW))
-    return _series(pc.if_else(pc.fill_null(junk, False), _NULL, text), s.index)
+    text = _arrow(s)
+    offsets, data = _buffers(text)
+    length, first, last = _edges(offsets, data)
+    # Unicode whitespace starts and ends with a byte >= 0x80; ASCII whitespace is <= 0x20
+    trim = (length > 0) & ((first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80))
+    if trim.any():
+        text = _apply_where(text, trim, pc.utf8_trim_whitespace)
+        offsets, data = _buffers(text)
+        length, first, last = _edges(offsets, data)
+    text = _replace_where(text, pa.array((length >= 3) & (last == 0x30)), r"^([0-9]+)\.0+$", r"\1")
+    short = length <= _JUNK_MAX_BYTES
+    short_text = pc.filter(text, pa.array(short))
+    junk_short = pc.or_(pc.equal(short_text, ""), pc.is_in(pc.utf8_lower(short_text), value_set=_JUNK_ARROW))
+    junk = np.zeros(len(text), dtype=bool)
+    junk[np.flatnonzero(short)] = _mask(junk_short)
+    if junk.any():
+        text = pc.if_else(pa.array(junk), _NULL, text)
+    return _series(text, s.index)
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (int64, one more than the values) and bytes of a large_string array, zero-copy."""
+    if not pa.types.is_large_string(arr.type):
+        arr = arr.cast(_LS)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size else _ZERO_BYTE
+    return offsets, data
+
+
+def _edges(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte length, first byte and last byte of every value (0 where the value is empty or null)."""
+    length = np.diff(offsets)
+    nonempty = length > 0
+    top = max(len(data) - 1, 0)
+    first = np.where(nonempty, data[np.minimum(offsets[:-1], top)], 0)
+    last = np.where(nonempty, data[np.clip(offsets[1:] - 1, 0, top)], 0)
+    return length, first, last
+
+
+def _apply_where(arr: pa.Array, rows: np.ndarray, func: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``func`` run only on ``rows`` (a NumPy mask), the other values kept."""
+    mask = pa.array(rows)
+    return pc.replace_with_mask(arr, mask, func(pc.filter(arr, mask)).cast(_LS))
 
 
 def _replace_where(arr: pa.Array, candidates: pa.Array, pattern: str, replacement: str) -> pa.Array:
@@ -287,24 +331,29 @@ def _parse_phone(text: str, region: str) -> tuple[str | None, str | None]:
 
 
 def _keep_digits(arr: pa.Array) -> pa.Array:
-    """Only the ASCII digits of each string, on the raw Arrow buffers (a vectorized ``\\D`` removal)."""
-    arr = arr.cast(pa.large_string())
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    chunk = data[offsets[0]: offsets[-1]]
+    """Only the ASCII digits of each string, on the raw Arrow buffers (a vectorized ``\\D`` removal).
+
+    Digits are counted per string with ``reduceat`` (no per-byte running sum, which would
+    allocate eight bytes for every input byte)."""
+    offsets, data = _buffers(arr)
+    chunk = data[offsets[0]: offsets[-1]] if len(offsets) and offsets[-1] > offsets[0] else data[:0]
     is_digit = (chunk >= 48) & (chunk <= 57)
-    seen = np.concatenate([[0], np.cumsum(is_digit, dtype=np.int64)])
-    rel = offsets - offsets[0]
-    new_offsets = seen[rel]
-    digits = pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(new_offsets), pa.py_buffer(chunk[is_digit].tobytes()))
+    lengths = np.diff(offsets)
+    counts = np.zeros(len(lengths), dtype=np.int64)
+    nonempty = lengths > 0
+    if nonempty.any():
+        counts[nonempty] = np.add.reduceat(is_digit, (offsets[:-1] - offsets[0])[nonempty], dtype=np.int64)
+    new_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_offsets[1:])
+    digits = pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(new_offsets),
+                                              pa.py_buffer(chunk[is_digit].tobytes()))
     return pc.if_else(pc.is_valid(arr), digits, _NULL)
 
 
 # The common North American shapes: +1 401 884 2310, (401) 884-2310, 401.884.2310, 1-401-884-2310.
-_NANP_SHAPE = (r"^(?:\+?1[ .-]?)?\(?(?P<a>[2-9][0-9]{2})\)?[ .-]?(?P<b>[0-9]{3})[ .-]?(?P<c>[0-9]{4})"
+# Matched without capture groups (RE2's fast DFA); the digits are then read off the bytes.
+_NANP_SHAPE = (r"^(?:\+?1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}"
                r"(?:\s*[,;]?\s*(?i:ext\.?|extension|ex\.?|x|#)\s*[0-9]{1,7})?\s*$")
-_LS = pa.large_string()
 
 
 def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
@@ -312,10 +361,14 @@ def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
     libphonenumber's own NANP patterns; everything else goes through :func:`_norm_phone_general`."""
     nanp_regions, nanp_pattern = _nanp()
     arr = _arrow(text)
-    parts = pc.extract_regex(arr, _NANP_SHAPE)
+    shaped = pc.match_substring_regex(arr, _NANP_SHAPE)
     in_nanp = pc.is_in(_arrow(region), value_set=pa.array(sorted(nanp_regions), _LS))
-    eligible = _mask(pc.and_(pc.is_valid(parts), pc.or_(in_nanp, pc.starts_with(arr, "+"))))
-    national = pc.binary_join_element_wise(parts.field("a"), parts.field("b"), parts.field("c"), pa.scalar("", _LS))
+    eligible = _mask(pc.and_(shaped, pc.or_(in_nanp, pc.starts_with(arr, "+"))))
+    # In a matching shape the national number is the first ten digits after an optional leading
+    # country code 1 (an area code never starts with 1); extension digits come after them.
+    digits = _keep_digits(arr)
+    national = pc.if_else(pc.starts_with(digits, "1"), pc.utf8_slice_codeunits(digits, 1, 11),
+                          pc.utf8_slice_codeunits(digits, 0, 10))
     valid = _mask(pc.match_substring_regex(national, nanp_pattern)) & eligible
     value = pc.if_else(pa.array(valid), pc.binary_join_element_wise(pa.scalar("1", _LS), national,
                                                                  pa.scalar("", _LS)), _NULL)
@@ -498,13 +551,29 @@ def _us_zip(compact: str) -> str | None:
     return None
 
 
+_US_ZIP_SHAPE = r"^[0-9]{5}(?:-?[0-9]{4})?$"
+
+
 def _norm_zip(u: pd.Series, region: pd.Series) -> pd.DataFrame:
-    """US: first five digits (a lost leading zero restored); elsewhere compacted as given."""
+    """US: first five digits (a lost leading zero restored); elsewhere compacted as given.
+
+    The common US shapes (12345, 12345-6789, 123456789) are cut to five digits in Arrow; the
+    rest go through the general rules."""
+    arr = _arrow(u)
+    quick = _mask(pc.and_(pc.equal(_arrow(region.fillna("")), "US"), pc.match_substring_regex(arr, _US_ZIP_SHAPE)))
+    value = pc.if_else(pa.array(quick), pc.utf8_slice_codeunits(arr, 0, 5), _NULL)
+    if not quick.all():
+        rest = np.flatnonzero(~quick)
+        value = pc.replace_with_mask(value, pa.array(~quick), _arrow(_norm_zip_general(u.iloc[rest], region.iloc[rest])))
+    return _result(_series(value, u.index), pd.Series("invalid_zip", index=u.index))
+
+
+def _norm_zip_general(u: pd.Series, region: pd.Series) -> pd.Series:
     compact = u.str.normalize("NFC").str.replace(r"[\s\-]", "", regex=True).str.lower()
     us = (region == "US").to_numpy()
     value = compact.str.replace(r"[^\w]|_", "", regex=True).mask(lambda x: x == "").astype(object)
     value[us] = [_us_zip(c) for c in compact[us].tolist()]
-    return _result(pd.Series(value, index=u.index, dtype=STRING), pd.Series("invalid_zip", index=u.index))
+    return pd.Series(value, index=u.index, dtype=STRING)
 
 
 # --- gender, date of birth, external id ----------------------------------------------------
@@ -522,8 +591,62 @@ _DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%m-%
                  "%m/%d/%y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y")
 
 
+def _valid_ymd(year: np.ndarray, month: np.ndarray, day: np.ndarray, this_year: int) -> tuple[np.ndarray, np.ndarray]:
+    """(is a real calendar date, and also a plausible birth year 1900..this year)."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)]
+    month_days = month_days + ((month == 2) & leap)
+    real = (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    return real, real & (year >= 1900) & (year <= this_year)
+
+
+def _dob_quick(arr: pa.Array, this_year: int) -> tuple[pa.Array, np.ndarray] | None:
+    """YYYYMMDD, YYYY-MM-DD and M/D/YYYY (else D/M/YYYY) in Arrow and NumPy: (values, decided rows).
+
+    Same answers as the format-by-format path below, which handles every other spelling."""
+    iso = _mask(pc.match_substring_regex(arr, r"^[0-9]{8}$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
+    slashed = _mask(pc.match_substring_regex(arr, r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"))
+    if not (iso.any() or slashed.any()):
+        return None
+    year = np.zeros(len(arr), np.int64)
+    month = np.zeros(len(arr), np.int64)
+    day = np.zeros(len(arr), np.int64)
+    if iso.any():
+        number = pc.cast(pc.replace_substring(pc.filter(arr, pa.array(iso)), "-", ""), pa.int64()).to_numpy()
+        rows = np.flatnonzero(iso)
+        year[rows], month[rows], day[rows] = number // 10_000, number // 100 % 100, number % 100
+    if slashed.any():
+        parts = pc.split_pattern(pc.filter(arr, pa.array(slashed)), "/")
+        flat = pc.cast(pc.list_flatten(parts), pa.int64()).to_numpy().reshape(-1, 3)
+        first, second, y = flat[:, 0], flat[:, 1], flat[:, 2]
+        real_md, _ = _valid_ymd(y, first, second, this_year)  # M/D/Y first, then D/M/Y
+        rows = np.flatnonzero(slashed)
+        year[rows] = y
+        month[rows] = np.where(real_md, first, second)
+        day[rows] = np.where(real_md, second, first)
+    _, ok = _valid_ymd(year, month, day, this_year)
+    ok &= iso | slashed
+    text = pc.cast(pa.array(year * 10_000 + month * 100 + day), pa.large_string())
+    return pc.if_else(pa.array(ok), text, _NULL), iso | slashed
+
+
 def _norm_dob(u: pd.Series, _region) -> pd.DataFrame:
     """YYYYMMDD from common spellings, trying each format in order on what is still unparsed."""
+    from datetime import datetime
+
+    this_year = datetime.now().year
+    quick = _dob_quick(_arrow(u), this_year)
+    if quick is not None:
+        value, done = quick
+        if not done.all():
+            rest = np.flatnonzero(~done)
+            value = pc.replace_with_mask(value, pa.array(~done), _arrow(_norm_dob_general(u.iloc[rest])))
+        return _result(_series(value, u.index), pd.Series("invalid_date", index=u.index))
+    return _result(_norm_dob_general(u), pd.Series("invalid_date", index=u.index))
+
+
+def _norm_dob_general(u: pd.Series) -> pd.Series:
+    """Every accepted spelling, one format at a time on what is still unparsed."""
     from datetime import datetime
 
     this_year = datetime.now().year
@@ -548,7 +671,7 @@ def _norm_dob(u: pd.Series, _region) -> pd.DataFrame:
         rows = todo[ok]
         out[rows[good]] = parsed[good].dt.strftime("%Y%m%d").to_numpy(object)
         decided[rows] = True
-    return _result(pd.Series(out, index=u.index, dtype=STRING), pd.Series("invalid_date", index=u.index))
+    return pd.Series(out, index=u.index, dtype=STRING)
 
 
 def _norm_external_id(text: pd.Series) -> pd.DataFrame:
@@ -684,7 +807,7 @@ _DUCKDB_FROM = 20_000  # below this many distinct values hashlib is quicker than
 
 
 def _sha256_duckdb(text: pd.Series) -> pd.Series:
-    with duckdb.connect() as con:
+    with duckdb.connect(config={"arrow_large_buffer_size": True}) as con:
         con.register("v", pa.table({"v": _arrow(text)}))
         hashed = con.sql(
             "SELECT CASE WHEN length(v) = 64 AND regexp_full_match(v, '[0-9A-Fa-f]{64}') THEN lower(v) "

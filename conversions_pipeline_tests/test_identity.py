@@ -325,3 +325,50 @@ def test_mixed_case_state_names_stay_first_names_outside_caller_id():
     out = split_full_name(pd.Series(["Georgia Smith", "VIRGINIA"]))
     assert out["fn"].iloc[0] == "georgia"
     assert pd.isna(out["fn"].iloc[1])
+
+
+# --- fast paths give the same answers as the general rules ----------------------------------------
+
+_nanp_shaped = st.from_regex(
+    r"(\+?1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]?\d{3}[ .-]?\d{4}( ?(x|ext\.?|#) ?\d{1,5})?", fullmatch=True)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(_nanp_shaped, min_size=1, max_size=20))
+def test_phone_fast_path_agrees_with_libphonenumber(raw):
+    fast = normalize("ph", pd.Series(raw, dtype=object), "US").tolist()
+    slow = [identity._parse_phone(r, "US")[0] for r in raw]
+    assert [None if pd.isna(v) else v for v in fast] == slow
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.from_regex(r"\d{3,9}", fullmatch=True),
+                          st.from_regex(r"\d{5}-?\d{4}", fullmatch=True),
+                          st.from_regex(r"\d{4,5}[ -]\d{3,4}", fullmatch=True)), min_size=1, max_size=20),
+       st.sampled_from(["US", "GB", "CA"]))
+def test_zip_fast_path_agrees_with_the_general_rules(raw, region):
+    u = pd.Series(raw, dtype=identity.STRING)
+    regions = pd.Series([region] * len(raw), dtype=identity.STRING)
+    fast = identity._norm_zip(u, regions)["value"].tolist()
+    slow = identity._norm_zip_general(u, regions).tolist()
+    assert [None if pd.isna(v) else v for v in fast] == [None if pd.isna(v) else v for v in slow]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.one_of(st.from_regex(r"(18|19|20|21)\d{2}(0\d|1[0-4])[0-3]\d", fullmatch=True),
+                          st.from_regex(r"(18|19|20|21)\d{2}-(0\d|1[0-4])-[0-3]\d", fullmatch=True),
+                          st.from_regex(r"[0-3]?\d/[0-3]?\d/(18|19|20|21)\d{2}", fullmatch=True)),
+                min_size=1, max_size=20))
+def test_date_fast_path_agrees_with_the_general_rules(raw):
+    u = pd.Series(raw, dtype=identity.STRING)
+    fast = identity._norm_dob(u, None)["value"].tolist()
+    slow = identity._norm_dob_general(u).tolist()
+    assert [None if pd.isna(v) else v for v in fast] == [None if pd.isna(v) else v for v in slow]
+
+
+def test_keep_digits_handles_empty_and_missing_values_anywhere():
+    import pyarrow as pa
+    arr = pa.array(["", "(401) 884-2310", None, "", "x", "12", "", None, "a1b2", ""], pa.large_string())
+    out = identity._keep_digits(arr.slice(0)).to_pylist()
+    assert out == ["", "4018842310", None, "", "", "12", "", None, "12", ""]
+    assert identity._keep_digits(arr.slice(3, 4)).to_pylist() == ["", "", "12", ""]
