@@ -373,7 +373,7 @@ def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
     value = pc.if_else(pa.array(valid), pc.binary_join_element_wise(pa.scalar("1", _LS), national,
                                                                  pa.scalar("", _LS)), _NULL)
     reason = pc.if_else(pa.array(valid), _NULL, pa.scalar("phone_not_possible", _LS))
-    rest = ~eligible
+    rest = ~eligible & _mask(pc.is_valid(arr))
     if rest.any():
         positions = np.flatnonzero(rest)
         general = _norm_phone_general(text.iloc[positions], region.iloc[positions])
@@ -806,8 +806,15 @@ def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DE
 _DUCKDB_FROM = 20_000  # below this many distinct values hashlib is quicker than starting DuckDB
 
 
+@lru_cache(maxsize=1)
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB for the process (its memory is reused call after call); each call
+    takes its own cursor, so threads can hash at the same time."""
+    return duckdb.connect(config={"arrow_large_buffer_size": True})
+
+
 def _sha256_duckdb(text: pd.Series) -> pd.Series:
-    with duckdb.connect(config={"arrow_large_buffer_size": True}) as con:
+    with _duckdb().cursor() as con:
         con.register("v", pa.table({"v": _arrow(text)}))
         hashed = con.sql(
             "SELECT CASE WHEN length(v) = 64 AND regexp_full_match(v, '[0-9A-Fa-f]{64}') THEN lower(v) "
