@@ -166,10 +166,13 @@ def _replace_where(arr: pa.Array, candidates: pa.Array, pattern: str, replacemen
     return pc.replace_with_mask(arr, candidates, replaced)
 
 
-def _result(values: pd.Series, reasons: pd.Series) -> pd.DataFrame:
-    values = values.astype(STRING)
-    reasons = reasons.astype(STRING).mask(values.notna())
-    return pd.DataFrame({"value": values, "reason": reasons})
+def _result(values: pd.Series, reasons: pd.Series | str) -> pd.DataFrame:
+    """Columns value and reason; ``reasons`` (one reason for every row, or per row) is kept only
+    where there is no value. Built in Arrow: no Python string per row."""
+    value = _arrow(values)
+    reason = pa.scalar(reasons, _LS) if isinstance(reasons, str) else _arrow(reasons)
+    reason = pc.if_else(pc.is_valid(value), _NULL, reason)
+    return pd.DataFrame({"value": _series(value, values.index), "reason": _series(reason, values.index)})
 
 
 def _encode(text: pd.Series, region: pd.Series | None = None) -> tuple[pa.Array, pd.Series, pd.Series | None]:
@@ -262,12 +265,12 @@ def country_codes(country) -> pd.Series | str | None:
         return _country_key(country)
     text = _prepare(country)
     return _on_uniques(lambda u, _: _result(u.map(_country_key, na_action="ignore").astype(STRING),
-                                            pd.Series("unknown_country", index=u.index)), text)["value"]
+                                            "unknown_country"), text)["value"]
 
 
 def _norm_country(u: pd.Series, _region) -> pd.DataFrame:
     codes = u.map(_country_key, na_action="ignore").astype(STRING)
-    return _result(codes.str.lower(), pd.Series("unknown_country", index=u.index))
+    return _result(codes.str.lower(), "unknown_country")
 
 
 def _regions(country, index, default_region: str) -> pd.Series:
@@ -296,7 +299,7 @@ def _norm_email(text: pd.Series) -> pd.DataFrame:
         s = pc.utf8_trim_whitespace(pc.replace_substring_regex(s, r"^mailto:\s*", ""))
     ok = pc.fill_null(pc.match_substring_regex(s, _EMAIL_RE), False)
     value = _series(pc.if_else(ok, s, _NULL), text.index)
-    return _result(value, pd.Series("invalid_email", index=text.index))
+    return _result(value, "invalid_email")
 
 
 # --- phone ---------------------------------------------------------------------------------
@@ -519,7 +522,7 @@ def split_full_name(values) -> pd.DataFrame:
 
 
 def _norm_city(u: pd.Series, _region) -> pd.DataFrame:
-    return _result(_letters_only(u), pd.Series("invalid_city", index=u.index))
+    return _result(_letters_only(u), "invalid_city")
 
 
 def _state_one(raw: str, region: str) -> str | None:
@@ -538,7 +541,7 @@ def _state_one(raw: str, region: str) -> str | None:
 
 def _norm_state(u: pd.Series, region: pd.Series) -> pd.DataFrame:
     values = [_state_one(t, r) for t, r in zip(u.tolist(), region.tolist())]
-    return _result(pd.Series(values, index=u.index, dtype=STRING), pd.Series("unknown_state", index=u.index))
+    return _result(pd.Series(values, index=u.index, dtype=STRING), "unknown_state")
 
 
 def _us_zip(compact: str) -> str | None:
@@ -565,7 +568,7 @@ def _norm_zip(u: pd.Series, region: pd.Series) -> pd.DataFrame:
     if not quick.all():
         rest = np.flatnonzero(~quick)
         value = pc.replace_with_mask(value, pa.array(~quick), _arrow(_norm_zip_general(u.iloc[rest], region.iloc[rest])))
-    return _result(_series(value, u.index), pd.Series("invalid_zip", index=u.index))
+    return _result(_series(value, u.index), "invalid_zip")
 
 
 def _norm_zip_general(u: pd.Series, region: pd.Series) -> pd.Series:
@@ -584,7 +587,7 @@ _GENDER = {"f": "f", "female": "f", "woman": "f", "w": "f", "girl": "f", "fem": 
 
 def _norm_gender(u: pd.Series, _region) -> pd.DataFrame:
     return _result(u.map(lambda v: _GENDER.get(_fold(v)), na_action="ignore").astype(STRING),
-                   pd.Series("invalid_gender", index=u.index))
+                   "invalid_gender")
 
 
 _DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y", "%m-%d-%Y", "%d.%m.%Y",
@@ -641,8 +644,8 @@ def _norm_dob(u: pd.Series, _region) -> pd.DataFrame:
         if not done.all():
             rest = np.flatnonzero(~done)
             value = pc.replace_with_mask(value, pa.array(~done), _arrow(_norm_dob_general(u.iloc[rest])))
-        return _result(_series(value, u.index), pd.Series("invalid_date", index=u.index))
-    return _result(_norm_dob_general(u), pd.Series("invalid_date", index=u.index))
+        return _result(_series(value, u.index), "invalid_date")
+    return _result(_norm_dob_general(u), "invalid_date")
 
 
 def _norm_dob_general(u: pd.Series) -> pd.Series:
@@ -675,7 +678,7 @@ def _norm_dob_general(u: pd.Series) -> pd.Series:
 
 
 def _norm_external_id(text: pd.Series) -> pd.DataFrame:
-    return _result(text, pd.Series(MISSING, index=text.index))
+    return _result(text, MISSING)
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -711,13 +714,15 @@ def _normalize_direct(field: str, values, region: pd.Series | None) -> pd.DataFr
         out = _on_uniques(_norm_gender, work)
     else:  # db
         out = _on_uniques(_norm_dob, work)
-    value = out["value"].astype(STRING)
-    reason = out["reason"].astype(STRING)
+    value, reason, raw = _arrow(out["value"]), _arrow(out["reason"]), _arrow(text)
     if hashed.any():
-        value = value.where(~hashed, text.str.lower())
-        reason = reason.mask(hashed)
-    reason = reason.where(text.notna(), MISSING).mask(value.notna())
-    return pd.DataFrame({"value": value, "reason": reason}, index=text.index)
+        already = pa.array(hashed.to_numpy())
+        value = pc.if_else(already, pc.ascii_lower(raw), value)
+        reason = pc.if_else(already, _NULL, reason)
+    reason = pc.if_else(pc.is_valid(raw), reason, pa.scalar(MISSING, _LS))
+    reason = pc.if_else(pc.is_valid(value), _NULL, reason)
+    return pd.DataFrame({"value": _series(value, text.index), "reason": _series(reason, text.index)},
+                        index=text.index)
 
 
 def regions(country, index, default_region: str = DEFAULT_REGION) -> pd.Series:
