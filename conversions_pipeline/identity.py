@@ -734,7 +734,7 @@ def regions(country, index, default_region: str = DEFAULT_REGION) -> pd.Series:
 
 
 def _normalize(field: str, values, country, default_region: str, hashed: bool = False,
-               region: pd.Series | None = None) -> pd.DataFrame:
+               region: pd.Series | None = None, categorical: bool = False) -> pd.DataFrame:
     if field not in FIELDS:
         raise ValueError(f"unknown user_data field {field!r}; expected one of {', '.join(FIELDS)}")
     raw = _text(values)
@@ -751,10 +751,16 @@ def _normalize(field: str, values, country, default_region: str, hashed: bool = 
     out = _normalize_direct(field, u_raw, u_region)
     if hashed:
         out["value"] = hash_values(out["value"])
-    value = pc.take(_arrow(out["value"]), codes)
+    if categorical:  # one string per distinct hash, a small integer code per record
+        distinct = pc.dictionary_encode(_arrow(out["value"]))
+        record_codes = pc.fill_null(pc.take(distinct.indices, codes), -1).to_numpy(zero_copy_only=False)
+        categories = pd.Index(distinct.dictionary.to_pylist(), dtype=object)
+        value = pd.Series(pd.Categorical.from_codes(record_codes, categories=categories), index=raw.index)
+    else:
+        value = _series(pc.take(_arrow(out["value"]), codes), raw.index)
     # per-unique reasons are already empty where a value exists; records without a value are missing
     reason = pc.if_else(pc.is_valid(codes), pc.take(_arrow(out["reason"]), codes), pa.scalar(MISSING, _LS))
-    return pd.DataFrame({"value": _series(value, raw.index), "reason": _series(reason, raw.index)}, index=raw.index)
+    return pd.DataFrame({"value": value, "reason": _series(reason, raw.index)}, index=raw.index)
 
 
 def normalize_with_reasons(field: str, values, country=None, default_region: str = DEFAULT_REGION,
@@ -787,7 +793,9 @@ def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DE
     """Hash every user_data key column of ``records`` (columns named em, ph, fn, ...).
 
     Returns ``(hashed, reasons)``: SHA-256 hex per key (NA where not sendable) and why each
-    missing key was dropped. ``country`` defaults to the frame's own ``country`` column. Keys run
+    missing key was dropped. Keys with few distinct values (names, city, state, ZIP, country,
+    gender, birth date) come back as pandas ``Categorical`` columns of hex strings: one string per
+    distinct hash, so a million records do not carry a million copies of the same 64 characters. ``country`` defaults to the frame's own ``country`` column. Keys run
     on ``threads`` threads: the Arrow and DuckDB kernels release the GIL.
     """
     from concurrent.futures import ThreadPoolExecutor
@@ -799,7 +807,7 @@ def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DE
     _nanp(), _state_tables(), _country_table()  # build the shared lookup tables before threads start
 
     def run(key: str) -> pd.DataFrame:
-        return _normalize(key, records[key], None, default_region, hashed=True, region=region)
+        return _normalize(key, records[key], None, default_region, hashed=True, region=region, categorical=True)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = dict(zip(keys, pool.map(run, keys)))
