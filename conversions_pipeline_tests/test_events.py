@@ -323,3 +323,13 @@ def test_build_day_stores_events_and_rerunning_replaces_the_day(engine):
     assert len(again) == second.events == first.events
     assert second.by_reason["suppressed"] >= 1
     assert again.set_index("event_id").loc[victim["event_id"], "reason"] == "suppressed"
+
+
+def test_user_data_is_sorted_json_with_free_text_escaped():
+    ua = 'Mozilla/5.0 "quoted" \\ back\u00e9 \t tab'
+    form = {"id": "F1", "submitted_at": T, "form_url": "https://site/contact", "landing_page_url": None,
+            "session_id": "S1", "em": H("a@b.co"), "lead_status": None, "value": None, "is_test": False}
+    e = only(build(forms=[form], sessions=[session(client_user_agent=ua)]))
+    user = json.loads(e.user_data)
+    assert user["client_user_agent"] == ua and user["em"] == H("a@b.co")
+    assert e.user_data == json.dumps(user, sort_keys=True)

@@ -43,6 +43,17 @@ def test_schema_creation_is_repeatable(engine):
     assert set(metadata.tables) <= set(sa.inspect(engine).get_table_names())
 
 
+def test_an_older_warehouse_gets_the_indexes_it_lacks(engine):
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_server_events_day_event")
+    assert ("partition_date", "pixel_id", "event_id") not in {
+        tuple(ix["column_names"]) for ix in sa.inspect(engine).get_indexes("server_events")}
+    create_schema(engine)
+    assert ("partition_date", "pixel_id", "event_id") in {
+        tuple(ix["column_names"]) for ix in sa.inspect(engine).get_indexes("server_events")}
+
+
 def test_postgres_schema_option(pg_database_url):
     engine = create_warehouse_engine(pg_database_url, schema="marketing")
     try:

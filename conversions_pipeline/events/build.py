@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 
 from ..warehouse.schema import HASHED_KEYS
@@ -248,22 +250,29 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
 
 
 def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
-    """user_data as JSON text (keys sorted), built column by column instead of row by row."""
-    body = np.full(len(events), "", dtype=object)
+    """user_data as JSON text (keys sorted, json.dumps' separators), assembled column by column in
+    Arrow: hashed keys are 64 hex characters (nothing to escape); free-text keys (user agent,
+    cookies, IP) are JSON-escaped once per distinct value."""
+    pieces = []
     for key in sorted(USER_DATA_KEYS):
-        has = present[key].to_numpy()
-        if not has.any():
+        if not present[key].any():
             continue
-        values = events[key].where(present[key])
-        if key in HASHED_KEYS:  # 64 lowercase hex characters: nothing to escape
-            encoded = ('"' + values.astype(object).fillna("") + '"').to_numpy(object)
-        else:  # free text (user agent, cookies): JSON-escape each distinct value once
+        values = events[key].astype(object).where(present[key].to_numpy(), None)
+        if key in HASHED_KEYS:
+            text = pa.array(values, type=pa.large_string(), from_pandas=True)
+            pieces.append(pc.binary_join_element_wise(_ls(f'"{key}": "'), text, _ls('"'), _ls("")))
+        else:
             codes, uniques = pd.factorize(values)
-            quoted = np.array([json.dumps(u) for u in uniques] + [""], dtype=object)
-            encoded = quoted[np.where(codes < 0, len(uniques), codes)]
-        piece = f'"{key}": ' + encoded
-        body = np.where(has, np.where(body == "", piece, body + ", " + piece), body)
-    return "{" + body + "}"
+            quoted = pa.array([f'"{key}": {json.dumps(u)}' for u in uniques], type=pa.large_string())
+            pieces.append(pc.take(quoted, pa.array(codes, mask=codes < 0)))
+    if not pieces:
+        return np.full(len(events), "{}", dtype=object)
+    body = pc.binary_join_element_wise(*pieces, _ls(", "), null_handling="skip")
+    return pc.binary_join_element_wise(_ls("{"), body, _ls("}"), _ls("")).to_numpy(zero_copy_only=False)
+
+
+def _ls(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
 
 
 def _route(events: pd.DataFrame, config: EventsConfig, default_pixel: str) -> pd.Series:

@@ -76,13 +76,17 @@ def check_connection(engine: Engine) -> None:
 
 
 def create_schema(engine: Engine, tables=None) -> None:
-    """Create the warehouse tables (and the PostgreSQL schema) if they are missing."""
+    """Create the warehouse tables (and the PostgreSQL schema) if they are missing, and any index
+    of the contract an older warehouse does not have yet."""
     check_connection(engine)
     schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
     with engine.begin() as conn:
         if schema and engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {engine.dialect.identifier_preparer.quote_schema(schema)}"))
         metadata.create_all(conn, tables=tables)
+        for table in tables if tables is not None else metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def verify_tables(engine: Engine, tables) -> None:

@@ -267,7 +267,8 @@ server_events = Table(
     Column("note", String(200), comment="why an eligible event looks the way it does (e.g. action_source other)"),
     Column("built_at", DateTime, nullable=False, comment="when the events step built this row, UTC"),
 )
-Index("ix_server_events_day", server_events.c.partition_date)
+# (day, pixel, event): the upload pages through a day in (pixel_id, event_id) order straight off this index
+Index("ix_server_events_day_event", server_events.c.partition_date, server_events.c.pixel_id, server_events.c.event_id)
 Index("ix_server_events_event", server_events.c.pixel_id, server_events.c.event_id)
 
 capi_suppression = Table(
