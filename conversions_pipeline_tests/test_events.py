@@ -333,3 +333,14 @@ def test_user_data_is_sorted_json_with_free_text_escaped():
     user = json.loads(e.user_data)
     assert user["client_user_agent"] == ua and user["em"] == H("a@b.co")
     assert e.user_data == json.dumps(user, sort_keys=True)
+
+
+def test_events_without_any_key_keep_their_row_and_an_empty_user_data():
+    calls = [call(id="C1"), call(id="C2", ph=None, tracking_phone_number=None),
+             call(id="C3", ph=None, fn=H("mary")), call(id="C4", ph=None, tracking_phone_number=None)]
+    events = build(calls=calls).set_index("source_id")
+    assert list(events.index) == ["C1", "C2", "C3", "C4"]
+    assert json.loads(events.loc["C1", "user_data"]) == {"ph": H("14018842310")}
+    assert events.loc["C2", "user_data"] == "{}" and events.loc["C4", "user_data"] == "{}"
+    assert json.loads(events.loc["C3", "user_data"]) == {"fn": H("mary")}
+    assert (events.loc["C2", "status"], events.loc["C2", "reason"]) == ("skipped", "no_match_keys")

@@ -252,7 +252,11 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
 def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
     """user_data as JSON text (keys sorted, json.dumps' separators), assembled column by column in
     Arrow: hashed keys are 64 hex characters (nothing to escape); free-text keys (user agent,
-    cookies, IP) are JSON-escaped once per distinct value."""
+    cookies, IP) are JSON-escaped once per distinct value.
+
+    Each key contributes ``, "key": value`` or "" and the leading separator is cut at the end.
+    (pyarrow 26's ``binary_join_element_wise(null_handling="skip")`` drops rows whose inputs are
+    all null, so nulls are never handed to it.)"""
     pieces = []
     for key in sorted(USER_DATA_KEYS):
         if not present[key].any():
@@ -260,15 +264,19 @@ def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
         values = events[key].astype(object).where(present[key].to_numpy(), None)
         if key in HASHED_KEYS:
             text = pa.array(values, type=pa.large_string(), from_pandas=True)
-            pieces.append(pc.binary_join_element_wise(_ls(f'"{key}": "'), text, _ls('"'), _ls("")))
+            piece = pc.binary_join_element_wise(_ls(f', "{key}": "'), text, _ls('"'), _ls(""))
         else:
             codes, uniques = pd.factorize(values)
-            quoted = pa.array([f'"{key}": {json.dumps(u)}' for u in uniques], type=pa.large_string())
-            pieces.append(pc.take(quoted, pa.array(codes, mask=codes < 0)))
+            quoted = pa.array([f', "{key}": {json.dumps(u)}' for u in uniques], type=pa.large_string())
+            piece = pc.take(quoted, pa.array(codes, mask=codes < 0))
+        pieces.append(pc.fill_null(piece, _ls("")))
     if not pieces:
         return np.full(len(events), "{}", dtype=object)
-    body = pc.binary_join_element_wise(*pieces, _ls(", "), null_handling="skip")
-    return pc.binary_join_element_wise(_ls("{"), body, _ls("}"), _ls("")).to_numpy(zero_copy_only=False)
+    body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, _ls("")), 2)
+    out = pc.binary_join_element_wise(_ls("{"), body, _ls("}"), _ls("")).to_numpy(zero_copy_only=False)
+    if len(out) != len(events):  # never expected; a guard against the kernel quirk above
+        raise RuntimeError(f"user_data assembly produced {len(out)} rows for {len(events)} events")
+    return out
 
 
 def _ls(text: str) -> pa.Scalar:
