@@ -344,3 +344,25 @@ def test_events_without_any_key_keep_their_row_and_an_empty_user_data():
     assert events.loc["C2", "user_data"] == "{}" and events.loc["C4", "user_data"] == "{}"
     assert json.loads(events.loc["C3", "user_data"]) == {"fn": H("mary")}
     assert (events.loc["C2", "status"], events.loc["C2", "reason"]) == ("skipped", "no_match_keys")
+
+
+def test_day_summary_counts_and_key_coverage():
+    from datetime import date as _date
+
+    from conversions_pipeline.events.run import _summary
+    events = pd.DataFrame({
+        "status": ["eligible", "eligible", "eligible", "eligible", "skipped"],
+        "reason": [None, None, None, None, "spam"],
+        "event_name": ["Lead", "Lead", "Purchase", "Contact", "Lead"],
+        "pixel_id": ["1"] * 5, "action_source": ["phone_call", "phone_call", "website", "chat", "phone_call"],
+        "match_keys": ["ph,fn", "ph", "em,ph,client_user_agent", "", "ph"],
+        "source_table": ["calls", "calls", "orders", "text_messages", "calls"],
+        "source_id": ["1", "2", "3", "4", "5"], "merged_session_id": [None, "S1", None, None, None],
+        "event_id": list("abcde"),
+    })
+    result = _summary(_date(2026, 11, 1), events)
+    assert result.by_status == {"eligible": 4, "skipped": 1} and result.by_reason == {"spam": 1}
+    assert result.by_name == {"Lead": 3, "Purchase": 1, "Contact": 1}
+    assert result.by_action_source == {"phone_call": 2, "website": 1, "chat": 1}
+    assert result.key_coverage == {"ph": 0.75, "client_user_agent": 0.25, "em": 0.25, "fn": 0.25}
+    assert result.merged_sessions == 1

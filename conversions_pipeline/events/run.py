@@ -14,7 +14,7 @@ from ..partitions import day_bounds_utc
 from ..warehouse.engine import create_schema, verify_tables
 from ..warehouse.io import bulk_insert, read_frame
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
-from .build import build_events
+from .build import USER_DATA_KEYS, build_events
 from .config import FORMAT_TABLES, EventsConfig
 
 
@@ -59,16 +59,17 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
 
 def _summary(day: date, events: pd.DataFrame) -> EventsResult:
     result = EventsResult(day=day, events=len(events))
-    result.by_status.update(events["status"])
-    result.by_reason.update(events["reason"].dropna())
-    result.by_name.update(events["event_name"])
-    result.by_pixel.update(events["pixel_id"])
+    result.by_status.update(events["status"].value_counts().to_dict())
+    result.by_reason.update(events["reason"].dropna().value_counts().to_dict())
+    result.by_name.update(events["event_name"].value_counts().to_dict())
+    result.by_pixel.update(events["pixel_id"].value_counts().to_dict())
     eligible = events[events["status"] == "eligible"]
-    result.by_action_source.update(eligible["action_source"])
+    result.by_action_source.update(eligible["action_source"].value_counts().to_dict())
     result.merged_sessions = int(events.drop_duplicates(["source_table", "source_id"])["merged_session_id"].notna().sum())
     if len(eligible):
-        keys = eligible["match_keys"].fillna("").str.get_dummies(sep=",")
-        result.key_coverage = {k: round(float(v), 3) for k, v in keys.mean().sort_values(ascending=False).items()}
+        listed = ("," + eligible["match_keys"].fillna("").astype(str) + ",")
+        share = {key: float(listed.str.contains(f",{key},", regex=False).mean()) for key in USER_DATA_KEYS}
+        result.key_coverage = {k: round(v, 3) for k, v in sorted(share.items(), key=lambda kv: (-kv[1], kv[0])) if v > 0}
     result.preview = events[["event_id", "event_name", "action_source", "source_table", "match_keys", "status",
                              "reason"]].head(8).reset_index(drop=True)
     return result
