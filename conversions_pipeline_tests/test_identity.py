@@ -153,6 +153,12 @@ def test_name_output_is_nfc():
     ("TOLL FREE CALL", None, None),
     ("PROVIDENCE RI", None, None),
     ("CALIFORNIA", None, None),
+    ("LOS ANGELES", None, None),          # caller-ID shows a bare city when it has no name
+    ("BOSTON", None, None),
+    ("SAINT LOUIS", None, None),
+    ("ST LOUIS", None, None),
+    ("Boston Smith", "boston", "smith"),  # mixed case is a person
+    ("JOHNSON,BOSTON", "boston", "johnson"),  # LAST,FIRST is a person even when FIRST is a city
     ("", None, None),
     (None, None, None),
 ])
