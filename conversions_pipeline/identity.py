@@ -803,15 +803,68 @@ def normalize(field: str, values, country=None, default_region: str = DEFAULT_RE
     return normalize_with_reasons(field, values, country, default_region)["value"]
 
 
+def phone_countries(phones) -> pd.Series:
+    """ISO 3166-1 alpha-2 (lower case) of normalized phone numbers (digits with country code, as
+    :func:`normalize` returns them); NA when there is no number.
+
+    The calling code decides, except where regions share one: North American numbers by area
+    code, the rest of the shared codes (44 GB/JE/GG/IM, 7 RU/KZ, ...) number by number, all through
+    libphonenumber's metadata, once per distinct key."""
+    text = _text(phones)
+    arr = _arrow(text)
+    codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    prefixes = [pc.utf8_slice_codeunits(arr, 0, n) for n in (1, 2, 3)]
+    known = [pc.is_in(p, value_set=pa.array([str(c) for c in codes if len(str(c)) == n], _LS))
+             for n, p in zip((1, 2, 3), prefixes)]
+    cc = pc.if_else(pc.fill_null(known[0], False), prefixes[0],
+                    pc.if_else(pc.fill_null(known[1], False), prefixes[1],
+                               pc.if_else(pc.fill_null(known[2], False), prefixes[2], _NULL)))
+    shared = pa.array(sorted(str(c) for c, regions in codes.items() if len(regions) > 1 and c != 1), _LS)
+    key = pc.if_else(pc.equal(cc, "1"), pc.utf8_slice_codeunits(arr, 0, 4),
+                     pc.if_else(pc.is_in(cc, value_set=shared), arr, cc))
+    key = pc.if_else(pc.is_valid(cc), key, _NULL)
+    nanp_first: dict[str, str] = {}
+
+    def region_of(k: str) -> str | None:
+        if k.startswith("1") and len(k) == 4:  # the first full number seen with this area code decides
+            number = nanp_first.get(k)
+            if number is None:
+                return None
+            k = number
+        elif k.isdigit() and int(k) in codes and len(k) <= 3:
+            region = phonenumbers.region_code_for_country_code(int(k))
+            return None if region in (None, "ZZ", "001") else region.lower()
+        try:
+            number = phonenumbers.parse("+" + k)
+            region = phonenumbers.region_code_for_number(number) or \
+                phonenumbers.region_code_for_country_code(number.country_code)  # the code's main region
+        except phonenumbers.NumberParseException:
+            return None
+        return None if region in (None, "ZZ", "001") else region.lower()
+
+    k_series = _series(key, text.index)
+    nanp = k_series.str.len().eq(4).fillna(False) & k_series.str.startswith("1").fillna(False)
+    if nanp.any():
+        firsts = pd.DataFrame({"k": k_series[nanp], "n": text[nanp]}).drop_duplicates("k")
+        nanp_first.update(zip(firsts["k"].tolist(), firsts["n"].tolist()))
+    return _on_uniques(lambda u, _: _result(u.map(region_of, na_action="ignore").astype(STRING), "phone_region_unknown"),
+                       k_series)["value"]
+
+
 def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DEFAULT_REGION,
-                   threads: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   threads: int = 2, country_from_phone: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hash every user_data key column of ``records`` (columns named em, ph, fn, ...).
 
     Returns ``(hashed, reasons)``: SHA-256 hex per key (NA where not sendable) and why each
     missing key was dropped. Keys with few distinct values (names, city, state, ZIP, country,
     gender, birth date) come back as pandas ``Categorical`` columns of hex strings: one string per
-    distinct hash, so a million records do not carry a million copies of the same 64 characters. ``country`` defaults to the frame's own ``country`` column. Keys run
-    on ``threads`` threads: the Arrow and DuckDB kernels release the GIL.
+    distinct hash, so a million records do not carry a million copies of the same 64 characters.
+    ``country`` defaults to the frame's own ``country`` column. Keys run on ``threads`` threads:
+    the Arrow and DuckDB kernels release the GIL.
+
+    ``country_from_phone``: where the record gives no usable country, send the country of its
+    normalized phone number (Meta asks for country on every event; the phone's calling code is
+    evidence, the default region alone is not).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -821,11 +874,30 @@ def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DE
     region = _regions(country, records.index, default_region)
     _nanp(), _state_tables(), _country_table()  # build the shared lookup tables before threads start
 
+    fill_country = country_from_phone and "ph" in keys
+    phone_country: list[pd.Series] = []
+
     def run(key: str) -> pd.DataFrame:
+        if key == "ph" and fill_country:
+            out = _normalize(key, records[key], None, default_region, region=region)
+            phone_country.append(phone_countries(out["value"]))
+            out["value"] = hash_values(out["value"])
+            return out
         return _normalize(key, records[key], None, default_region, hashed=True, region=region, categorical=True)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = dict(zip(keys, pool.map(run, keys)))
+    if fill_country:
+        own = results["country"] if "country" in results else pd.DataFrame(
+            {"value": pd.Series(pd.NA, index=records.index, dtype=STRING),
+             "reason": pd.Series(MISSING, index=records.index, dtype=STRING)})
+        own_value = own["value"].astype(object)
+        derived = hash_values(phone_country[0])
+        fill = own_value.isna().to_numpy() & derived.notna().to_numpy()
+        value = own_value.where(~fill, derived.astype(object))
+        results["country"] = pd.DataFrame({"value": value.astype(STRING), "reason": own["reason"].mask(fill)})
+        if "country" not in keys:
+            keys.append("country")
     hashed = pd.DataFrame({k: results[k]["value"] for k in keys}, index=records.index)
     reasons = pd.DataFrame({k: results[k]["reason"] for k in keys}, index=records.index)
     return hashed, reasons

@@ -138,3 +138,20 @@ def test_a_failed_extract_keeps_the_previous_one(sqlite_url):
     with pytest.raises(RuntimeError):
         extract_day(engine, "calls", date(2026, 3, 14), progress=boom)
     assert _staged_ids(engine, "calls", date(2026, 3, 14)) == before
+
+
+def test_country_comes_from_the_record_else_from_its_phone(sqlite_url):
+    from conversions_pipeline.extract.stage import stage_frame
+    from conversions_pipeline.warehouse.schema import text_messages
+    sha = lambda v: hashlib.sha256(v.encode()).hexdigest()  # noqa: E731
+    day = date(2026, 3, 14)
+    frame = generate_day(day, 10, seed=3)["calls"].drop_duplicates("id").head(4).copy()
+    frame["customer_phone_number"] = ["(401) 884-2310", "+44 20 7946 0018", "+1 613 555 0123", None]
+    frame["customer_country"] = ["", None, "United States", ""]
+    staged, _ = stage_frame("calls", frame, day, STAGED_TABLES["calls"])
+    assert staged["country"].tolist() == [sha("us"), sha("gb"), sha("us"), None]  # the record's own wins
+    texts = generate_day(day, 10, seed=3)["text_messages"].drop_duplicates("id").head(2).copy()
+    texts["customer_phone_number"] = ["+44 20 7946 0018", "junk"]
+    assert "country" in STAGED_TABLES["text_messages"].c and "customer_country" not in text_messages.c
+    staged, _ = stage_frame("text_messages", texts, day, STAGED_TABLES["text_messages"])
+    assert staged["country"].tolist() == [sha("gb"), None]

@@ -380,3 +380,13 @@ def test_keep_digits_handles_empty_and_missing_values_anywhere():
     out = identity._keep_digits(arr.slice(0)).to_pylist()
     assert out == ["", "4018842310", None, "", "", "12", "", None, "12", ""]
     assert identity._keep_digits(arr.slice(3, 4)).to_pylist() == ["", "", "12", ""]
+
+
+@pytest.mark.parametrize("phone, country", [
+    ("14018842310", "us"), ("16135550123", "ca"), ("18095551234", "do"),  # North America by area code
+    ("442079460018", "gb"), ("441534123456", "je"), ("74951234567", "ru"), ("77012345678", "kz"),
+    ("33123456789", "fr"), ("12", None), (None, None),
+])
+def test_phone_countries(phone, country):
+    got = identity.phone_countries(pd.Series([phone], dtype=object)).iloc[0]
+    assert (None if pd.isna(got) else got) == country

@@ -103,3 +103,15 @@ def test_contract_doc_is_generated_from_the_metadata():
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "warehouse.md"
     assert doc.read_text() == render(), "run: uv run python -m conversions_pipeline.warehouse.docs > docs/warehouse.md"
+
+
+def test_an_older_warehouse_gets_the_pipeline_columns_it_lacks(engine):
+    from conversions_pipeline.warehouse.schema import STAGED_TABLES
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE stg_text_messages")
+        conn.exec_driver_sql("CREATE TABLE stg_text_messages (partition_date DATE NOT NULL, id VARCHAR(64))")
+    create_schema(engine)
+    have = [c["name"] for c in sa.inspect(engine).get_columns("stg_text_messages")]
+    assert set(have) == {c.name for c in STAGED_TABLES["text_messages"].columns}
+    assert "country" in have

@@ -29,7 +29,9 @@ def stage_frame(source: str, frame: pd.DataFrame, day: date, staged: sa.Table,
     country_col = _source_of(pii, "country")
     country = frame[country_col] if country_col else None
     direct = {key: frame[col] for col, key in pii.items() if key in identity.FIELDS}
-    hashed, reasons = identity.hash_user_data(pd.DataFrame(direct, index=frame.index), country, default_region)
+    # country on every event (Meta asks for it): the record's own, else its phone number's
+    hashed, reasons = identity.hash_user_data(pd.DataFrame(direct, index=frame.index), country, default_region,
+                                              country_from_phone="ph" in direct)
     name_col = _source_of(pii, "name")
     if name_col:
         names = identity.split_full_name(frame[name_col])

@@ -84,9 +84,32 @@ def create_schema(engine: Engine, tables=None) -> None:
         if schema and engine.dialect.name == "postgresql":
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {engine.dialect.identifier_preparer.quote_schema(schema)}"))
         metadata.create_all(conn, tables=tables)
+        _add_missing_columns(conn, tables if tables is not None else metadata.sorted_tables, schema)
         for table in tables if tables is not None else metadata.sorted_tables:
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
+
+
+def _add_missing_columns(conn, tables, schema: str | None) -> None:
+    """Additive migration of the pipeline's own tables (stg_*, server_events, ledger): a column a
+    newer release added is created, nullable, on an older warehouse. Source tables are the
+    user's and are never altered (verify_tables reports what they lack)."""
+    from .schema import SOURCE_TABLES
+
+    inspector = sa.inspect(conn)
+    preparer = conn.dialect.identifier_preparer
+    for table in tables:
+        if table.name in SOURCE_TABLES:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            target = preparer.format_table(table)
+            if schema and conn.dialect.name == "postgresql":
+                target = f"{preparer.quote_schema(schema)}.{preparer.quote(table.name)}"
+            ddl = f"ALTER TABLE {target} ADD COLUMN {preparer.quote(column.name)} {column.type.compile(conn.dialect)}"
+            conn.execute(sa.text(ddl))
 
 
 def verify_tables(engine: Engine, tables) -> None:

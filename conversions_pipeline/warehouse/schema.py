@@ -214,9 +214,13 @@ def _staged_table(source: Table) -> Table:
         for k in (("fn", "ln") if key == "name" else (key,) if key else ()):
             if k not in keys:
                 keys.append(k)
+    if "ph" in keys and "country" not in keys:
+        keys.append("country")  # from the phone number's calling code (identity.phone_countries)
     columns = [Column("partition_date", Date, nullable=False, comment="partition-day (in the partitions' time zone)")]
     columns += [Column(c.name, c.type, comment=c.comment) for c in source.columns if c.name not in pii]
-    columns += [Column(k, String(64), comment=f"SHA-256 of the normalized {k}") for k in HASHED_KEYS if k in keys]
+    columns += [Column(k, String(64), comment=f"SHA-256 of the normalized {k}" + (
+        " (the record's own, else its phone number's country)" if k == "country" else ""))
+        for k in HASHED_KEYS if k in keys]
     if keys:
         columns += [
             Column("dropped_keys", Text, comment="key:reason;... for customer information that was not usable"),
