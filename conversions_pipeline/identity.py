@@ -359,6 +359,13 @@ _NANP_SHAPE = (r"^(?:\+?1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}
                r"(?:\s*[,;]?\s*(?i:ext\.?|extension|ex\.?|x|#)\s*[0-9]{1,7})?\s*$")
 
 
+def _fixed_width(rows: np.ndarray) -> pa.Array:
+    """A 2-D uint8 array (one row of ASCII bytes per value) as a large_string array, zero-copy."""
+    n, width = rows.shape
+    offsets = np.arange(n + 1, dtype=np.int64) * width
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(rows)))
+
+
 def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
     """Fast path: one RE2 match for the common North American shapes, validated against
     libphonenumber's own NANP patterns; everything else goes through :func:`_norm_phone_general`."""
@@ -368,13 +375,20 @@ def _norm_phone(text: pd.Series, region: pd.Series) -> pd.DataFrame:
     in_nanp = pc.is_in(_arrow(region), value_set=pa.array(sorted(nanp_regions), _LS))
     eligible = _mask(pc.and_(shaped, pc.or_(in_nanp, pc.starts_with(arr, "+"))))
     # In a matching shape the national number is the first ten digits after an optional leading
-    # country code 1 (an area code never starts with 1); extension digits come after them.
-    digits = _keep_digits(arr)
-    national = pc.if_else(pc.starts_with(digits, "1"), pc.utf8_slice_codeunits(digits, 1, 11),
-                          pc.utf8_slice_codeunits(digits, 0, 10))
-    valid = _mask(pc.match_substring_regex(national, nanp_pattern)) & eligible
-    value = pc.if_else(pa.array(valid), pc.binary_join_element_wise(pa.scalar("1", _LS), national,
-                                                                 pa.scalar("", _LS)), _NULL)
+    # country code 1 (an area code never starts with 1); extension digits come after them. They
+    # are cut straight out of the digit bytes as fixed-width rows.
+    offsets, data = _buffers(_keep_digits(pc.filter(arr, pa.array(eligible))))
+    start = offsets[:-1]
+    if len(start):
+        start = start + (data[start] == ord("1"))
+    national = data[start[:, None] + np.arange(10)] if len(start) else np.zeros((0, 10), np.uint8)
+    national_text = _fixed_width(national)
+    ok = _mask(pc.match_substring_regex(national_text, nanp_pattern))
+    with_code = np.concatenate([np.full((len(national), 1), ord("1"), np.uint8), national], axis=1)
+    valid = np.zeros(len(arr), dtype=bool)
+    valid[np.flatnonzero(eligible)] = ok
+    value = pc.replace_with_mask(pa.nulls(len(arr), _LS), pa.array(eligible),
+                                 pc.if_else(pa.array(ok), _fixed_width(with_code), _NULL))
     reason = pc.if_else(pa.array(valid), _NULL, pa.scalar("phone_not_possible", _LS))
     rest = ~eligible & _mask(pc.is_valid(arr))
     if rest.any():
