@@ -40,21 +40,36 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     create_schema(engine, [server_events, capi_suppression, stg_order_items, *staged_tables])
     verify_tables(engine, [server_events])
     start, end = day_bounds_utc(day, timezone_name)
-    staged = {fmt: read_frame(engine, sa.select(STAGED_TABLES[table]).where(STAGED_TABLES[table].c.partition_date == day))
-              for fmt, table in FORMAT_TABLES.items()}
     sessions_t = STAGED_TABLES["web_sessions"]
     window = timedelta(minutes=config.session_window_minutes)
     sessions = read_frame(engine, sa.select(sessions_t).where(sessions_t.c.started_at >= start - window,
                                                              sessions_t.c.started_at < end))
     items = read_frame(engine, sa.select(stg_order_items).where(stg_order_items.c.partition_date == day))
     suppressed = set(read_frame(engine, sa.select(capi_suppression.c.hashed_value))["hashed_value"].str.lower())
-    events = build_events(staged, sessions, items, config, now, default_pixel, suppressed)
-    events.insert(0, "partition_date", day)
-    events["built_at"] = now.astimezone(timezone.utc).replace(tzinfo=None)
+    built_at = now.astimezone(timezone.utc).replace(tzinfo=None)
+    slim = []
+    # One format at a time (each source row becomes its own events), so memory holds one format's
+    # events, not the whole day's; the day is replaced in one transaction.
     with engine.begin() as conn:
         conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
-        bulk_insert(conn, server_events, events)
+        for fmt, table in FORMAT_TABLES.items():
+            staged_t = STAGED_TABLES[table]
+            rows = read_frame(engine, sa.select(staged_t).where(staged_t.c.partition_date == day))
+            staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
+            events = build_events(staged, sessions, items, config, now, default_pixel, suppressed)
+            if events.empty:
+                continue
+            events.insert(0, "partition_date", day)
+            events["built_at"] = built_at
+            bulk_insert(conn, server_events, events)
+            slim.append(events[[c for c in _SUMMARY_COLUMNS if c in events.columns]])
+            del events, rows, staged
+    events = pd.concat(slim, ignore_index=True) if slim else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
     return _summary(day, events)
+
+
+_SUMMARY_COLUMNS = ("event_id", "event_name", "action_source", "source_table", "source_id", "merged_session_id",
+                    "match_keys", "status", "reason", "pixel_id")
 
 
 def _summary(day: date, events: pd.DataFrame) -> EventsResult:
