@@ -235,6 +235,15 @@ _COUNTRY_ALIASES = {
     "southkorea": "KR", "korea": "KR", "russia": "RU", "vietnam": "VN", "holland": "NL",
     "czechia": "CZ", "turkey": "TR", "iran": "IR", "laos": "LA", "syria": "SY", "bolivia": "BO",
     "venezuela": "VE", "tanzania": "TZ", "moldova": "MD", "taiwan": "TW", "uae": "AE",
+    "republicofkorea": "KR", "ivorycoast": "CI", "easttimor": "TL", "burma": "MM", "macedonia": "MK",
+    "swaziland": "SZ", "capeverde": "CV", "vaticancity": "VA", "palestine": "PS",
+    # as people write their own country
+    "deutschland": "DE", "espana": "ES", "italia": "IT", "nederland": "NL", "brasil": "BR", "schweiz": "CH",
+    "suisse": "CH", "svizzera": "CH", "osterreich": "AT", "polska": "PL", "sverige": "SE", "norge": "NO",
+    "danmark": "DK", "suomi": "FI", "eire": "IE", "belgique": "BE", "belgie": "BE", "magyarorszag": "HU",
+    "hellas": "GR", "ellada": "GR", "nippon": "JP", "nihon": "JP", "turkiye": "TR", "hrvatska": "HR",
+    "ceskarepublika": "CZ", "cesko": "CZ", "slovensko": "SK", "rossiya": "RU", "bharat": "IN",
+    "zhongguo": "CN", "mexique": "MX", "perou": "PE",
 }
 
 
@@ -254,7 +263,10 @@ def _country_table() -> dict[str, str]:
 
 def _country_key(raw: str) -> str | None:
     key = _fold(raw)
-    return _country_table().get(key)
+    table = _country_table()
+    if key not in table and key.startswith("the"):  # "The Netherlands", "the Bahamas"
+        key = key[3:]
+    return table.get(key)
 
 
 def country_codes(country) -> pd.Series | str | None:
@@ -560,7 +572,8 @@ def _state_one(raw: str, region: str) -> str | None:
     if not key:
         return None
     if region in ("US", "PR", "GU", "VI", "AS", "MP", "UM"):
-        return us.get(key)
+        # a Canadian province written out ("Ontario") is unambiguous even under the default region
+        return us.get(key) or (ca.get(key) if len(key) > 2 else None)
     if region == "CA":
         return ca.get(key)
     generic = unicodedata.normalize("NFC", raw).lower()

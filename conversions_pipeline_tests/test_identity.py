@@ -198,6 +198,9 @@ def test_city(raw, expected):
     ("Ontario", "Canada", "on"),
     ("Québec", "CA", "qc"),
     ("Greater London", "UK", "greaterlondon"),
+    ("Ontario", None, "on"),       # a province written out is unambiguous under the default region
+    ("British Columbia", None, "bc"),
+    ("ON", None, None),            # a bare province code under the US default is not a US state
 ])
 def test_state(raw, country, expected):
     assert one("st", raw, country) == expected
@@ -227,6 +230,8 @@ def test_zip(raw, country, expected):
     ("US", "us"), ("USA", "us"), ("United States", "us"), ("united states of america", "us"),
     ("UK", "gb"), ("United Kingdom", "gb"), ("GBR", "gb"), ("Canada", "ca"), ("DE", "de"),
     ("Atlantis", None), ("", None),
+    ("The Netherlands", "nl"), ("the Bahamas", "bs"), ("Thailand", "th"), ("Deutschland", "de"),
+    ("España", "es"), ("Ivory Coast", "ci"), ("México", "mx"),
 ])
 def test_country(raw, expected):
     assert one("country", raw) == expected
