@@ -44,7 +44,7 @@ def iter_day(
             rows = result.fetchmany(chunk_rows)
             if not rows:
                 break
-            yield pd.DataFrame.from_records(rows, columns=names)
+            yield _frame(names, rows)
     finally:
         result.close()
 
@@ -109,8 +109,13 @@ def read_frame(engine: Engine, query: sa.Select) -> pd.DataFrame:
         result = conn.execute(query)
         names = list(result.keys())
         rows = result.fetchall()
+    return _frame(names, rows)
+
+
+def _frame(names: list[str], rows) -> pd.DataFrame:
+    """Rows as a DataFrame, built column-wise (about twice as fast as DataFrame.from_records on
+    Row objects); no rows gives the columns, empty."""
     if not rows:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
-    # Column-wise construction (zip) is about twice as fast as DataFrame.from_records on Row objects.
     return pd.DataFrame({name: list(values) for name, values in zip(names, zip(*rows))})
 
