@@ -27,7 +27,9 @@ def merge_sessions(leads: pd.DataFrame, sessions: pd.DataFrame, window: pd.Timed
         return out
     sess = sessions.drop_duplicates("id").set_index("id", drop=False)
 
-    by_id = leads["session_id"].notna() & leads["session_id"].isin(sess.index)
+    # a hash lookup of each lead's session id in the sessions' index (isin on Arrow strings is slow)
+    position = sess.index.astype(object).get_indexer(leads["session_id"].astype(object))
+    by_id = pd.Series(position >= 0, index=leads.index) & leads["session_id"].notna()
     if by_id.any():
         hit = sess.loc[leads.loc[by_id, "session_id"]]
         out.loc[by_id, "merged_session_id"] = hit["id"].to_numpy()

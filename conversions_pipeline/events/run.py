@@ -56,7 +56,8 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
             staged_t = STAGED_TABLES[table]
             rows = read_frame(engine, sa.select(staged_t).where(staged_t.c.partition_date == day))
             staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
-            events = build_events(staged, sessions, items, config, now, default_pixel, suppressed)
+            events = build_events(staged, sessions, items if fmt == "orders" else items.iloc[:0], config, now,
+                                  default_pixel, suppressed)
             if events.empty:
                 continue
             events.insert(0, "partition_date", day)
