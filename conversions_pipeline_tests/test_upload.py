@@ -275,3 +275,39 @@ def test_insights_count_matched_and_attributed_events_per_day():
         rows = httpx.get(f"{server.base_url}/v25.0/{PIXEL}/insights", params={"since": day, "until": day}).json()["data"]
     assert len(rows) == 1 and rows[0]["received"] == 200
     assert 0 < rows[0]["matched"] < 200 and rows[0]["attributed_7d_click"] == rows[0]["matched"]
+
+
+def test_a_gateway_answering_html_is_retried_and_a_wrong_url_stops_the_run():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    replies = [(502, "text/html", "<html>Bad Gateway</html>"), (200, "text/html", "<html>captive portal</html>"),
+               (200, "application/json", '{"events_received": 1, "messages": [], "fbtrace_id": "T"}')]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, kind, text = replies.pop(0) if replies else (404, "text/html", "<html>Not Found</html>")
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(text.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    event = ("e1", {"event_name": "Lead", "event_time": int(time.time()), "action_source": "phone_call",
+                    "user_data": {"ph": H("14018842310")}})
+    attempts = []
+    try:
+        with ConversionsApiClient(base, "v25.0", TOKEN, backoff_seconds=0.01, seed=1) as client:
+            outcomes = client.send(PIXEL, [event], attempts.append)
+            assert outcomes["e1"].status == "accepted"
+            assert [a.outcome for a in attempts] == ["transient", "transient", "accepted"]
+            with pytest.raises(FatalApiError, match="HTTP 404"):
+                client.send(PIXEL, [event], attempts.append)
+    finally:
+        server.shutdown()

@@ -147,8 +147,9 @@ class ConversionsApiClient:
                              duration_ms=int((time.perf_counter() - started) * 1000))
         try:
             body = resp.json()
-        except ValueError:
-            body = {"error": {"message": self.redact(resp.text[:200]), "code": None}}
+        except ValueError:  # not JSON: a proxy or gateway answered; a 2xx or 5xx one is worth retrying
+            body = {"error": {"message": f"HTTP {resp.status_code}, not JSON: " + self.redact(resp.text[:200]),
+                              "code": None, "is_transient": resp.status_code < 300 or resp.status_code >= 500}}
         return _Response(resp.status_code, body, dict(resp.headers), duration_ms=int((time.perf_counter() - started) * 1000))
 
     def _backoff(self, attempt: int, kind: str, headers: dict) -> float:
