@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -48,23 +50,31 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     suppressed = set(read_frame(engine, sa.select(capi_suppression.c.hashed_value))["hashed_value"].str.lower())
     built_at = now.astimezone(timezone.utc).replace(tzinfo=None)
     slim = []
-    # One format at a time (each source row becomes its own events), so memory holds one format's
-    # events, not the whole day's; the day is replaced in one transaction.
-    with engine.begin() as conn:
-        conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
+    # One format at a time (each source row becomes its own events): memory holds one format's
+    # events, parked in a Parquet file, so the write transaction that replaces the day stays short
+    # (SQLite has one writer at a time, and a backfill runs several days at once).
+    with tempfile.TemporaryDirectory(prefix="server_events_") as folder:
+        parked = []
         for fmt, table in FORMAT_TABLES.items():
             staged_t = STAGED_TABLES[table]
             rows = read_frame(engine, sa.select(staged_t).where(staged_t.c.partition_date == day))
             staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
             events = build_events(staged, sessions, items if fmt == "orders" else items.iloc[:0], config, now,
                                   default_pixel, suppressed)
+            del rows, staged
             if events.empty:
                 continue
             events.insert(0, "partition_date", day)
             events["built_at"] = built_at
-            bulk_insert(conn, server_events, events)
             slim.append(events[[c for c in _SUMMARY_COLUMNS if c in events.columns]])
-            del events, rows, staged
+            path = Path(folder) / f"{fmt}.parquet"
+            events.to_parquet(path, index=False)
+            parked.append(path)
+            del events
+        with engine.begin() as conn:
+            conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
+            for path in parked:
+                bulk_insert(conn, server_events, pd.read_parquet(path))
     events = pd.concat(slim, ignore_index=True) if slim else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
     return _summary(day, events)
 
