@@ -49,3 +49,35 @@ def test_ledger_daily_outcomes(engine):
         ("2026-11-01", "222", "orders", "Purchase", 1, 1, 1, 0, 0, 0, 0),
         ("2026-11-02", "111", "calls", "Lead", 1, 0, 0, 0, 1, 0, 0),
     ]
+
+
+def _attempt(day, batch, attempt, outcome, sent, received=None, flagged=False, pixel="111", ms=100):
+    return {"batch_id": batch, "partition_date": day, "pixel_id": pixel, "attempt": attempt, "events_sent": sent,
+            "http_status": 200 if outcome == "accepted" else 400, "events_received": received, "flagged": flagged,
+            "outcome": outcome, "duration_ms": ms, "started_at": datetime(2026, 11, 1, 3, 0)}
+
+
+def test_capi_request_health(engine):
+    from conversions_pipeline.warehouse.schema import capi_batches
+    metadata.create_all(engine)
+    d1 = date(2026, 11, 1)
+    rows = [
+        _attempt(d1, "b1", 1, "throttle", 1000), _attempt(d1, "b1", 2, "network_error", 1000),
+        _attempt(d1, "b1", 3, "accepted", 1000, 1000),
+        _attempt(d1, "b2", 1, "split", 1000), _attempt(d1, "b2", 1, "accepted", 500, 500),
+        _attempt(d1, "b2", 1, "rejected", 1), _attempt(d1, "b3", 1, "accepted", 200, 199, flagged=True),
+        _attempt(d1, "b4", 1, "accepted", 10, 10, pixel="222"),
+    ]
+    with engine.begin() as conn:
+        conn.execute(capi_batches.insert(), rows)
+        result = conn.execute(sa.text((MODELS / "capi_request_health.sql").read_text())).mappings().all()
+    got = [{k: (str(v)[:10] if k == "partition_date" else v if k == "pixel_id" else int(v)) for k, v in r.items()}
+           for r in result]
+    assert got == [
+        {"partition_date": "2026-11-01", "pixel_id": "111", "requests": 7, "batches": 3, "retries": 2,
+         "accepted_requests": 3, "throttled_requests": 1, "transient_failures": 1, "refused_for_a_bad_event": 2,
+         "flagged_requests": 1, "events_sent": 4701, "events_received": 1699, "total_duration_ms": 700},
+        {"partition_date": "2026-11-01", "pixel_id": "222", "requests": 1, "batches": 1, "retries": 0,
+         "accepted_requests": 1, "throttled_requests": 0, "transient_failures": 0, "refused_for_a_bad_event": 0,
+         "flagged_requests": 0, "events_sent": 10, "events_received": 10, "total_duration_ms": 100},
+    ]

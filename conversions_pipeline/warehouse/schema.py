@@ -326,7 +326,8 @@ capi_batches = Table(
     Column("events_received", Integer, comment="Meta's events_received"),
     Column("flagged", Boolean, nullable=False, default=False, comment="events_received differs from events_sent"),
     Column("outcome", String(16), nullable=False,
-           comment="accepted, rejected, split (bisected to find bad events), retry, fatal or network_error"),
+           comment="accepted; split (refused for a bad event, bisected); rejected (a single bad event); "
+                   "throttle, transient or network_error (retried); fatal (token, permission)"),
     Column("messages", Text, comment="JSON list of Meta's messages"),
     Column("fbtrace_id", String(64)),
     Column("error_code", Integer),
