@@ -267,6 +267,15 @@ def tracking_number(company: np.ndarray, source: np.ndarray) -> np.ndarray:
     return ("+1401555" + comp.astype(str) + src.map("{:03d}".format)).to_numpy(object)
 
 
+def pool_number(rng: np.random.Generator, company: np.ndarray) -> np.ndarray:
+    """A number from the company's session-level dynamic number pool (10,000 numbers): the website
+    shows each visitor one of them for the visit, so a call to it within minutes of the visit
+    ties the call to that session. Pools are recycled, so unrelated visits reuse numbers."""
+    comp = pd.Series(company).str[3].astype(int).astype(str)
+    digits = pd.Series(rng.integers(0, 10_000, size=len(company))).map("{:04d}".format)
+    return ("+140155" + comp + "9" + digits).to_numpy(object)
+
+
 def _duplicate(rng: np.random.Generator, frame: pd.DataFrame, share: float, restage: str | None = None) -> pd.DataFrame:
     """Repeat a share of rows as exports do (a later webhook stage repeats the row)."""
     k = max(1, int(len(frame) * share)) if len(frame) >= 10 else 0
@@ -321,13 +330,15 @@ def generate_day(day: date, per_day: int, seed: int = 0) -> dict[str, pd.DataFra
     # Sessions stay inside the lead's own day so that re-seeding a day replaces exactly that day.
     s_start = np.maximum(s_start, np.datetime64(_epoch(day), "us"))
     calls.loc[sess_lead[tie[sess_lead] == 0], "session_id"] = s_ids[tie[sess_lead] == 0]
+    # a caller who visited first dialled the pool number the site showed during the visit
+    calls.loc[sess_lead, "tracking_phone_number"] = pool_number(rng, calls["company_id"].to_numpy(object)[sess_lead])
     sessions = _sessions(rng, s_ids, pd.Series(s_start), calls.iloc[sess_lead])
     # unrelated browsing sessions
     k = n // 4
     other_attr = _attribution(rng, k)
     other = pd.DataFrame({"company_id": _pick(rng, COMPANIES, k)})
     other = pd.concat([other, other_attr], axis=1)
-    other["tracking_phone_number"] = tracking_number(other["company_id"].to_numpy(object), other["source"].to_numpy(object))
+    other["tracking_phone_number"] = pool_number(rng, other["company_id"].to_numpy(object))
     sessions = pd.concat([sessions, _sessions(rng, _ids("SEX", seed, day, k), _times(rng, day, k), other)], ignore_index=True)
 
     calls = _duplicate(rng, calls, 0.02, restage="lead_status")
