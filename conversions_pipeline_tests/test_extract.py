@@ -11,8 +11,7 @@ from conversions_pipeline.extract.run import extract_day
 from conversions_pipeline.partitions import day_bounds_utc
 from conversions_pipeline.warehouse.engine import create_schema, create_warehouse_engine
 from conversions_pipeline.warehouse.io import bulk_insert
-from conversions_pipeline.warehouse.schema import (STAGED_TABLES, SOURCE_TABLES, calls, order_items, orders,
-                                                   stg_order_items)
+from conversions_pipeline.warehouse.schema import (STAGED_TABLES, SOURCE_TABLES, calls, stg_order_items)
 from conversions_pipeline.warehouse.seed import generate_day, seed_days
 
 HEX64 = r"^[0-9a-f]{64}$"

@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..warehouse.io import bulk_insert, read_frame
+from ..warehouse.io import read_frame
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
