@@ -25,6 +25,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 
 import duckdb
@@ -155,6 +156,14 @@ def _apply_where(arr: pa.Array, rows: np.ndarray, func: Callable[[pa.Array], pa.
     """``func`` run only on ``rows`` (a NumPy mask), the other values kept."""
     mask = pa.array(rows)
     return pc.replace_with_mask(arr, mask, func(pc.filter(arr, mask)).cast(_LS))
+
+
+def _rest_from(value: pa.Array, decided: np.ndarray, general: Callable[[np.ndarray], pd.Series]) -> pa.Array:
+    """A fast path's ``value`` where it ``decided``; ``general(positions)`` (the full rules, run
+    on the undecided positions only) everywhere else."""
+    if decided.all():
+        return value
+    return pc.replace_with_mask(value, pa.array(~decided), _arrow(general(np.flatnonzero(~decided))))
 
 
 def _replace_where(arr: pa.Array, candidates: pa.Array, pattern: str, replacement: str) -> pa.Array:
@@ -607,9 +616,7 @@ def _norm_zip(u: pd.Series, region: pd.Series) -> pd.DataFrame:
     arr = _arrow(u)
     quick = _mask(pc.and_(pc.equal(_arrow(region.fillna("")), "US"), pc.match_substring_regex(arr, _US_ZIP_SHAPE)))
     value = pc.if_else(pa.array(quick), pc.utf8_slice_codeunits(arr, 0, 5), _NULL)
-    if not quick.all():
-        rest = np.flatnonzero(~quick)
-        value = pc.replace_with_mask(value, pa.array(~quick), _arrow(_norm_zip_general(u.iloc[rest], region.iloc[rest])))
+    value = _rest_from(value, quick, lambda rest: _norm_zip_general(u.iloc[rest], region.iloc[rest]))
     return _result(_series(value, u.index), "invalid_zip")
 
 
@@ -645,14 +652,12 @@ def _valid_ymd(year: np.ndarray, month: np.ndarray, day: np.ndarray, this_year: 
     return real, real & (year >= 1900) & (year <= this_year)
 
 
-def _dob_quick(arr: pa.Array, this_year: int) -> tuple[pa.Array, np.ndarray] | None:
+def _dob_quick(arr: pa.Array, this_year: int) -> tuple[pa.Array, np.ndarray]:
     """YYYYMMDD, YYYY-MM-DD and M/D/YYYY (else D/M/YYYY) in Arrow and NumPy: (values, decided rows).
 
     Same answers as the format-by-format path below, which handles every other spelling."""
     iso = _mask(pc.match_substring_regex(arr, r"^[0-9]{8}$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))
     slashed = _mask(pc.match_substring_regex(arr, r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"))
-    if not (iso.any() or slashed.any()):
-        return None
     year = np.zeros(len(arr), np.int64)
     month = np.zeros(len(arr), np.int64)
     day = np.zeros(len(arr), np.int64)
@@ -676,24 +681,14 @@ def _dob_quick(arr: pa.Array, this_year: int) -> tuple[pa.Array, np.ndarray] | N
 
 
 def _norm_dob(u: pd.Series, _region) -> pd.DataFrame:
-    """YYYYMMDD from common spellings, trying each format in order on what is still unparsed."""
-    from datetime import datetime
-
-    this_year = datetime.now().year
-    quick = _dob_quick(_arrow(u), this_year)
-    if quick is not None:
-        value, done = quick
-        if not done.all():
-            rest = np.flatnonzero(~done)
-            value = pc.replace_with_mask(value, pa.array(~done), _arrow(_norm_dob_general(u.iloc[rest])))
-        return _result(_series(value, u.index), "invalid_date")
-    return _result(_norm_dob_general(u), "invalid_date")
+    """YYYYMMDD from common spellings: the usual ones vectorized, the rest format by format."""
+    value, decided = _dob_quick(_arrow(u), datetime.now().year)
+    value = _rest_from(value, decided, lambda rest: _norm_dob_general(u.iloc[rest]))
+    return _result(_series(value, u.index), "invalid_date")
 
 
 def _norm_dob_general(u: pd.Series) -> pd.Series:
     """Every accepted spelling, one format at a time on what is still unparsed."""
-    from datetime import datetime
-
     this_year = datetime.now().year
     text = (u.str.replace(r"[T ]\d{1,2}:\d{2}.*$", "", regex=True)  # drop a time part
              .str.replace(",", " ", regex=False).str.replace(r"(\d)(st|nd|rd|th)\b", r"\1", regex=True)
@@ -902,12 +897,11 @@ def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DE
     _nanp(), _state_tables(), _country_table()  # build the shared lookup tables before threads start
 
     fill_country = country_from_phone and "ph" in keys
-    phone_country: list[pd.Series] = []
 
     def run(key: str) -> pd.DataFrame:
-        if key == "ph" and fill_country:
+        if key == "ph" and fill_country:  # the unhashed number is needed once more, for its country
             out = _normalize(key, records[key], None, default_region, region=region)
-            phone_country.append(phone_countries(out["value"]))
+            out["country"] = phone_countries(out["value"])
             out["value"] = hash_values(out["value"])
             return out
         return _normalize(key, records[key], None, default_region, hashed=True, region=region, categorical=True)
@@ -919,7 +913,7 @@ def hash_user_data(records: pd.DataFrame, country=None, default_region: str = DE
             {"value": pd.Series(pd.NA, index=records.index, dtype=STRING),
              "reason": pd.Series(MISSING, index=records.index, dtype=STRING)})
         own_value = own["value"].astype(object)
-        derived = hash_values(phone_country[0])
+        derived = hash_values(results["ph"]["country"])
         fill = own_value.isna().to_numpy() & derived.notna().to_numpy()
         value = own_value.where(~fill, derived.astype(object))
         results["country"] = pd.DataFrame({"value": value.astype(STRING), "reason": own["reason"].mask(fill)})

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from ..errors import WarehouseError
-from .schema import metadata
+from .schema import SOURCE_TABLES, metadata
 
 SUPPORTED_HINT = "use postgresql://user@host:5432/db or sqlite:///path/to/warehouse.db"
 
@@ -77,7 +77,7 @@ def check_connection(engine: Engine) -> None:
 
 def create_schema(engine: Engine, tables=None) -> None:
     """Create the warehouse tables (and the PostgreSQL schema) if they are missing, and any index
-    of the contract an older warehouse does not have yet."""
+    or pipeline column of the contract an older warehouse does not have yet."""
     check_connection(engine)
     schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
     with engine.begin() as conn:
@@ -94,8 +94,6 @@ def _add_missing_columns(conn, tables, schema: str | None) -> None:
     """Additive migration of the pipeline's own tables (stg_*, server_events, ledger): a column a
     newer release added is created, nullable, on an older warehouse. Source tables are the
     user's and are never altered (verify_tables reports what they lack)."""
-    from .schema import SOURCE_TABLES
-
     inspector = sa.inspect(conn)
     preparer = conn.dialect.identifier_preparer
     for table in tables:
@@ -105,10 +103,7 @@ def _add_missing_columns(conn, tables, schema: str | None) -> None:
         for column in table.columns:
             if column.name in present:
                 continue
-            target = preparer.format_table(table)
-            if schema and conn.dialect.name == "postgresql":
-                target = f"{preparer.quote_schema(schema)}.{preparer.quote(table.name)}"
-            ddl = f"ALTER TABLE {target} ADD COLUMN {preparer.quote(column.name)} {column.type.compile(conn.dialect)}"
+            ddl = f"ALTER TABLE {qualified_name(conn, table)} ADD COLUMN {preparer.quote(column.name)} {column.type.compile(conn.dialect)}"
             conn.execute(sa.text(ddl))
 
 

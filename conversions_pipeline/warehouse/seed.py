@@ -260,20 +260,23 @@ def _attribution(rng: np.random.Generator, n: int) -> pd.DataFrame:
     })
 
 
+def _company_digit(company: np.ndarray) -> pd.Series:
+    """The digit that tells the synthetic companies (COM1, COM2, ...) apart in their phone numbers."""
+    return pd.Series(company).str[3].astype(int).astype(str)
+
+
 def tracking_number(company: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The tracking number a company shows for a source (the number the lead dialled or texted)."""
-    comp = pd.Series(company).str[3].astype(int)
     src = pd.Series(source).map({s: i for i, s in enumerate(SOURCES)})
-    return ("+1401555" + comp.astype(str) + src.map("{:03d}".format)).to_numpy(object)
+    return ("+1401555" + _company_digit(company) + src.map("{:03d}".format)).to_numpy(object)
 
 
 def pool_number(rng: np.random.Generator, company: np.ndarray) -> np.ndarray:
     """A number from the company's session-level dynamic number pool (10,000 numbers): the website
     shows each visitor one of them for the visit, so a call to it within minutes of the visit
     ties the call to that session. Pools are recycled, so unrelated visits reuse numbers."""
-    comp = pd.Series(company).str[3].astype(int).astype(str)
     digits = pd.Series(rng.integers(0, 10_000, size=len(company))).map("{:04d}".format)
-    return ("+140155" + comp + "9" + digits).to_numpy(object)
+    return ("+140155" + _company_digit(company) + "9" + digits).to_numpy(object)
 
 
 def _duplicate(rng: np.random.Generator, frame: pd.DataFrame, share: float, restage: str | None = None) -> pd.DataFrame:
