@@ -90,6 +90,11 @@ def _upload_line(meta) -> str:
     rejected = value("rejected_by_reason")
     if rejected:
         line += "; rejected by reason: " + ", ".join(f"{r} {n:,}" for r, n in rejected.items())
+    if value("retracted"):
+        line += f"; retracted {value('retracted'):,} (accepted earlier, now ineligible or deleted)"
+    if value("too_old"):
+        line += (f"\n    warning: {value('too_old'):,} event(s) are older than Meta's 7-day window and were not sent "
+                 "(a backfill of older days records them but cannot deliver them)")
     return line
 
 

@@ -180,12 +180,51 @@ def test_tracking_number_window(minutes_before, tied):
     assert (merged["merged_session_id"].iloc[0] == "S1") is tied
 
 
-def test_nearest_earlier_session_wins_and_later_ones_never_do():
+def test_a_number_shown_to_several_visitors_in_the_window_ties_no_one():
+    """A static source number (or a small pool) shown to two visitors: either could have called."""
     sessions = pd.DataFrame([session(id="OLD", started_at=T - timedelta(minutes=20)),
                              session(id="NEAR", started_at=T - timedelta(minutes=5)),
                              session(id="AFTER", started_at=T + timedelta(minutes=1))])
     merged = merge_sessions(lead_frame((T, None, "+14015550001")), sessions, pd.Timedelta(minutes=30))
-    assert merged["merged_session_id"].iloc[0] == "NEAR"
+    assert merged["merged_session_id"].iloc[0] is None
+    assert merged["session_tie"].iloc[0] == "ambiguous_tracking_number"
+
+
+def test_a_pool_number_reused_by_a_later_visitor_ties_the_one_in_the_window():
+    """Visitor A saw the number 40 minutes before T, visitor B 10 minutes before: a call at T has
+    only B in its window, calls before B came have only A; a call whose window holds both is ambiguous."""
+    sessions = pd.DataFrame([session(id="A", started_at=T - timedelta(minutes=40)),
+                             session(id="B", started_at=T - timedelta(minutes=10))])
+    merged = merge_sessions(lead_frame((T, None, "+14015550001"), (T - timedelta(minutes=12), None, "+14015550001"),
+                                       (T - timedelta(minutes=35), None, "+14015550001")),
+                            sessions, pd.Timedelta(minutes=30))
+    assert merged["merged_session_id"].tolist() == ["B", "A", "A"]
+    assert merged["session_tie"].tolist() == ["tracking_number"] * 3
+    both = merge_sessions(lead_frame((T - timedelta(minutes=5), None, "+14015550001")),
+                          pd.DataFrame([session(id="A", started_at=T - timedelta(minutes=30)),
+                                        session(id="B", started_at=T - timedelta(minutes=10))]),
+                          pd.Timedelta(minutes=30))
+    assert both["session_tie"].iloc[0] == "ambiguous_tracking_number"
+
+
+def test_other_numbers_and_sessions_without_a_number_do_not_count():
+    sessions = pd.DataFrame([session(id="MINE", started_at=T - timedelta(minutes=10)),
+                             session(id="OTHER", started_at=T - timedelta(minutes=9), tracking_phone_number="+19"),
+                             session(id="NONE", started_at=T - timedelta(minutes=8), tracking_phone_number=None)])
+    merged = merge_sessions(lead_frame((T, None, "+14015550001"), (T, None, "+19")), sessions, pd.Timedelta(minutes=30))
+    assert merged["merged_session_id"].tolist() == ["MINE", "OTHER"]
+
+
+def test_a_lead_on_a_shared_number_is_sent_without_anyones_visit_or_skipped():
+    shared = [session(id="S1", started_at=T - timedelta(minutes=12)),
+              session(id="S2", started_at=T - timedelta(minutes=3), fbp="fb.1.1.other", client_ip_address="8.8.8.8")]
+    e = only(build(calls=[call()], sessions=shared))
+    user = json.loads(e.user_data)
+    assert e.status == "eligible" and e.merged_session_id is None and e.session_tie == "ambiguous_tracking_number"
+    assert set(user) == {"ph"}
+    nothing_of_its_own = only(build(calls=[call(ph=None)], sessions=shared))
+    assert (nothing_of_its_own.status, nothing_of_its_own.reason) == ("skipped", "no_match_keys")
+    assert nothing_of_its_own.user_data == "{}"
 
 
 def test_session_id_beats_tracking_number_and_no_session_leaves_nothing():
@@ -358,6 +397,7 @@ def test_day_summary_counts_and_key_coverage():
         "match_keys": ["ph,fn", "ph", "em,ph,client_user_agent", "", "ph"],
         "source_table": ["calls", "calls", "orders", "text_messages", "calls"],
         "source_id": ["1", "2", "3", "4", "5"], "merged_session_id": [None, "S1", None, None, None],
+        "session_tie": [None, "tracking_number", None, None, "ambiguous_tracking_number"],
         "event_id": list("abcde"),
     })
     result = _summary(_date(2026, 11, 1), events)
@@ -366,3 +406,4 @@ def test_day_summary_counts_and_key_coverage():
     assert result.by_action_source == {"phone_call": 2, "website": 1, "chat": 1}
     assert result.key_coverage == {"ph": 0.75, "client_user_agent": 0.25, "em": 0.25, "fn": 0.25}
     assert result.merged_sessions == 1
+    assert result.session_ties == {"tracking_number": 1, "ambiguous_tracking_number": 1}

@@ -33,12 +33,23 @@ def upload_metadata(result: UploadResult) -> dict:
         "requests": dg.MetadataValue.int(result.requests),
         "retries": dg.MetadataValue.int(result.retries),
         "flagged_batches": dg.MetadataValue.int(result.flagged_batches),
+        "retracted": dg.MetadataValue.int(result.retracted),
+        "eligible": dg.MetadataValue.int(result.eligible),
+        "too_old": dg.MetadataValue.int(result.too_old),
+        "unencodable": dg.MetadataValue.int(len(result.unencodable)),
+        "destination": result.destination,
         "skipped_by_reason": dg.MetadataValue.json(result.skipped_by_reason),
+        "retracted_by_reason": dg.MetadataValue.json(result.retracted_by_reason),
         "rejected_by_reason": dg.MetadataValue.json(result.rejected_by_reason),
         "events_per_second": dg.MetadataValue.float(round(result.sent / result.seconds, 1) if result.seconds else 0.0),
         "dry_run": dg.MetadataValue.bool(result.dry_run),
         "table": "capi_events",
     }
+
+
+def too_old_message(result: UploadResult) -> str:
+    return (f"{result.day}: {result.too_old:,} event(s) are older than Meta's window (7 days; 62 for physical_store) "
+            "and were not sent; a backfill of older days records them but cannot deliver them")
 
 
 def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -65,7 +76,10 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
             context.log.info(f"uploading {day} to {target}")
             result = upload_day(warehouse.get_engine(), client, day, batch_size=capi.batch_size,
                                 max_in_flight=capi.max_in_flight, force=config.force, dry_run=config.dry_run,
-                                progress=progress)
+                                progress=progress, destination="emulator" if capi.uses_emulator() else "meta",
+                                log=context.log.warning)
+        if result.too_old:
+            context.log.warning(too_old_message(result))
         if result.pending and not result.dry_run:
             raise dg.Failure(
                 description=f"{result.pending} event(s) of {day} are still pending after bounded retries "

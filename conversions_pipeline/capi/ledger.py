@@ -19,42 +19,87 @@ from ..warehouse.io import read_frame
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
-RESEND = ("pending", "rejected")
+RETRACTED = "retracted"
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def sync_day(engine: Engine, day: date, force: bool = False) -> None:
-    """Make the day's ledger match server_events, in SQL: accepted events stay accepted (unless
-    ``force``), eligible events not yet accepted become pending, skipped ones keep their reason."""
+def sync_day(engine: Engine, day: date) -> None:
+    """Bring the day's ledger up to date with server_events, in place and in one transaction.
+
+    Rows are updated, never deleted, so attempts and first-sent times survive every re-run:
+
+    * a new event enters as ``pending`` (eligible) or ``skipped`` with its reason;
+    * an accepted event whose source became ineligible turns ``retracted`` (reason
+      ``retracted: <why>``, e.g. ``retracted: spam``), and ``retracted: deleted`` when its source
+      row or event disappeared; it turns ``accepted`` again if it becomes eligible again;
+    * a ``rejected`` event is final: it is sent again only when its payload changed (or with
+      ``force`` at send time);
+    * pending and skipped events follow server_events; one that disappeared is ``skipped``
+      with reason ``deleted``.
+    """
     se, ce = server_events, capi_events
+    now = utcnow()
+    current = sa.and_(se.c.pixel_id == ce.c.pixel_id, se.c.event_id == ce.c.event_id, se.c.partition_date == day)
+    mine = ce.c.partition_date == day
+    eligible, skipped = se.c.status == "eligible", se.c.status == "skipped"
     with engine.begin() as conn:
-        delete = sa.delete(ce).where(ce.c.partition_date == day)
-        if not force:
-            delete = delete.where(ce.c.status != "accepted")
-        conn.execute(delete)
+        # accepted or retracted, still produced by the source
+        conn.execute(sa.update(ce).where(current, mine, ce.c.status.in_(["accepted", RETRACTED]), skipped)
+                     .values(status=RETRACTED, reason=sa.literal("retracted: ") + se.c.reason, updated_at=now))
+        conn.execute(sa.update(ce).where(current, mine, ce.c.status == RETRACTED, eligible)
+                     .values(status="accepted", reason=None, updated_at=now))
+        # not (yet) accepted: follow the events step; a rejection is final unless the payload changed
+        conn.execute(sa.update(ce).where(current, mine, ce.c.status.in_(["pending", "skipped", "rejected"]), skipped)
+                     .values(status="skipped", reason=se.c.reason, match_keys=se.c.match_keys,
+                             event_time=se.c.event_time, updated_at=now))
+        conn.execute(sa.update(ce).where(current, mine, ce.c.status == "skipped", eligible)
+                     .values(status="pending", reason=None, match_keys=se.c.match_keys, event_time=se.c.event_time,
+                             updated_at=now))
+        conn.execute(sa.update(ce).where(current, mine, ce.c.status == "rejected", eligible,
+                                         ce.c.payload_hash.is_not(None), se.c.payload_hash != ce.c.payload_hash)
+                     .values(status="pending", reason="resend: payload changed since rejected",
+                             match_keys=se.c.match_keys, event_time=se.c.event_time, updated_at=now))
+        # gone from the source (or no longer produced)
+        still_there = sa.exists(sa.select(sa.literal(1)).where(current))
+        conn.execute(sa.update(ce).where(mine, ce.c.status.in_(["accepted", RETRACTED]), ~still_there)
+                     .values(status=RETRACTED, reason="retracted: deleted", updated_at=now))
+        conn.execute(sa.update(ce).where(mine, ce.c.status.in_(["pending", "skipped", "rejected"]), ~still_there)
+                     .values(status="skipped", reason="deleted", updated_at=now))
+        # new events
         already = sa.select(sa.literal(1)).where(ce.c.pixel_id == se.c.pixel_id, ce.c.event_id == se.c.event_id)
         rows = sa.select(
             se.c.partition_date, se.c.pixel_id, se.c.event_id, se.c.event_name, se.c.event_time, se.c.source_table,
-            se.c.source_id, sa.case((se.c.status == "eligible", "pending"), else_="skipped"), se.c.reason,
-            se.c.match_keys, sa.literal(0), sa.literal(utcnow(), sa.DateTime),
+            se.c.source_id, sa.case((eligible, "pending"), else_="skipped"), se.c.reason,
+            se.c.match_keys, sa.literal(0), sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
         ).where(se.c.partition_date == day, ~sa.exists(already))
         conn.execute(sa.insert(ce).from_select(
             ["partition_date", "pixel_id", "event_id", "event_name", "event_time", "source_table", "source_id",
-             "status", "reason", "match_keys", "attempts", "updated_at"], rows))
+             "status", "reason", "match_keys", "attempts", "updated_at", "first_seen_at"], rows))
 
 
-def to_send(engine: Engine, day: date, page_rows: int = 20_000) -> Iterator[pd.DataFrame]:
+def _to_send(force: bool):
+    """Which of the day's eligible events go out: never sent or pending, skipped before and
+    eligible now, rejected with a changed payload; with ``force`` also accepted and rejected ones.
+    The same rule holds before the ledger is synced, so a dry run needs no ledger writes."""
+    ce, se = capi_events, server_events
+    statuses = ["pending", "skipped"] + (["accepted", "rejected"] if force else [])
+    return sa.and_(se.c.status == "eligible", sa.or_(
+        ce.c.status.is_(None), ce.c.status.in_(statuses),
+        sa.and_(ce.c.status == "rejected", ce.c.payload_hash.is_not(None), ce.c.payload_hash != se.c.payload_hash)))
+
+
+def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_000) -> Iterator[pd.DataFrame]:
     """The day's events that still have to reach Meta, page by page (keyset pagination, so memory
     stays flat and no read transaction is held open while outcomes are written)."""
     last: tuple[str, str] | None = None
     while True:
         query = (sa.select(server_events)
-                 .join(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
-                                            capi_events.c.event_id == server_events.c.event_id))
-                 .where(server_events.c.partition_date == day, capi_events.c.status.in_(RESEND))
+                 .outerjoin(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
+                                                 capi_events.c.event_id == server_events.c.event_id))
+                 .where(server_events.c.partition_date == day, _to_send(force))
                  .order_by(server_events.c.pixel_id, server_events.c.event_id)
                  .limit(page_rows))
         if last is not None:
@@ -67,6 +112,7 @@ def to_send(engine: Engine, day: date, page_rows: int = 20_000) -> Iterator[pd.D
 
 
 def mark_skipped(engine: Engine, pixel_id: str, event_ids: list[str], reason: str) -> None:
+    """Events found unsendable at send time (too old by now, not encodable as JSON)."""
     if not event_ids:
         return
     stmt = (sa.update(capi_events)
@@ -77,23 +123,31 @@ def mark_skipped(engine: Engine, pixel_id: str, event_ids: list[str], reason: st
         conn.execute(stmt, [{"p": pixel_id, "e": e, "now": now} for e in event_ids])
 
 
-def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutcome]) -> None:
-    """One UPDATE per distinct outcome (a whole accepted batch is one statement), in one transaction."""
+def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutcome],
+                    destination: str | None = None) -> None:
+    """One UPDATE per distinct outcome (a whole accepted batch is one statement), in one transaction.
+    Attempts add up over runs; first_sent_at and accepted_at keep their first value."""
     groups: dict[tuple, list[str]] = {}
     for eid, o in outcomes.items():
         message = o.error_message[:2000] if o.error_message else None
         key = (o.status, o.reason, o.batch_id, o.attempts, o.error_code, o.error_subcode, message, o.fbtrace_id)
         groups.setdefault(key, []).append(eid)
     now = utcnow()
+    ce, se = capi_events, server_events
+    sent_hash = (sa.select(se.c.payload_hash)
+                 .where(se.c.pixel_id == ce.c.pixel_id, se.c.event_id == ce.c.event_id).limit(1).scalar_subquery())
     with engine.begin() as conn:
         for (status, reason, batch, tries, code, subcode, message, trace), ids in groups.items():
+            accepted_at = sa.func.coalesce(ce.c.accepted_at, now) if status == "accepted" else ce.c.accepted_at
             for start in range(0, len(ids), 1000):
                 conn.execute(
-                    sa.update(capi_events)
-                    .where(capi_events.c.pixel_id == pixel_id, capi_events.c.event_id.in_(ids[start:start + 1000]))
-                    .values(status=status, reason=reason, batch_id=batch, attempts=capi_events.c.attempts + tries,
+                    sa.update(ce)
+                    .where(ce.c.pixel_id == pixel_id, ce.c.event_id.in_(ids[start:start + 1000]))
+                    .values(status=status, reason=reason, batch_id=batch, attempts=ce.c.attempts + tries,
                             error_code=code, error_subcode=subcode, error_message=message, fbtrace_id=trace,
-                            sent_at=now, updated_at=now))
+                            sent_at=now, updated_at=now, last_attempt_at=now,
+                            first_sent_at=sa.func.coalesce(ce.c.first_sent_at, now), accepted_at=accepted_at,
+                            payload_hash=sent_hash, destination=destination))
 
 
 def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt) -> None:
@@ -115,3 +169,11 @@ def day_status(engine: Engine, day: date) -> pd.DataFrame:
              .where(capi_events.c.partition_date == day)
              .group_by(capi_events.c.status, capi_events.c.reason))
     return read_frame(engine, query)
+
+
+def eligible_count(engine: Engine, day: date) -> int:
+    """The day's eligible events in server_events (what the ledger's accepted can at most reach)."""
+    query = (sa.select(sa.func.count()).select_from(server_events)
+             .where(server_events.c.partition_date == day, server_events.c.status == "eligible"))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

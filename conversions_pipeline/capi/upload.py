@@ -13,13 +13,13 @@ from datetime import date, datetime, timezone
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from ..meta import MAX_EVENTS_PER_REQUEST, max_age_seconds
 from ..warehouse.engine import create_schema
 from ..warehouse.schema import capi_batches, capi_events, capi_suppression, server_events
 from . import ledger
 from .client import Attempt, ConversionsApiClient, FatalApiError
 
-MAX_AGE = {"physical_store": 62 * 86_400}
-DEFAULT_MAX_AGE = 7 * 86_400
+TOO_OLD_REASONS = ("too_old", "too_old_at_send")
 
 
 @dataclass
@@ -33,13 +33,28 @@ class UploadResult:
     ledger: dict = field(default_factory=dict)
     skipped_by_reason: dict = field(default_factory=dict)
     rejected_by_reason: dict = field(default_factory=dict)
+    retracted_by_reason: dict = field(default_factory=dict)
     seconds: float = 0.0
     dry_run: bool = False
     batches_done: int = 0
+    destination: str = ""
+    eligible: int = 0
+    skipped_at_send: int = 0
+    unencodable: list = field(default_factory=list)
+    """(event_id, source_table, source_id) of events whose payload could not be encoded as JSON"""
 
     @property
     def pending(self) -> int:
         return self.ledger.get("pending", 0)
+
+    @property
+    def too_old(self) -> int:
+        """Events past Meta's window (7 days; 62 for physical_store): never sent."""
+        return sum(self.skipped_by_reason.get(r, 0) for r in TOO_OLD_REASONS)
+
+    @property
+    def retracted(self) -> int:
+        return self.ledger.get(ledger.RETRACTED, 0)
 
 
 def payload(row) -> dict:
@@ -55,18 +70,38 @@ def payload(row) -> dict:
     return event
 
 
+def encodable(items: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], list[str]]:
+    """The events that encode as strict JSON (Meta refuses NaN and Infinity), and the ids of those
+    that do not. The whole batch is tried first; events one by one only when it fails."""
+    try:
+        json.dumps([p for _, p in items], allow_nan=False)
+        return items, []
+    except (TypeError, ValueError):
+        pass
+    good, bad = [], []
+    for eid, p in items:
+        try:
+            json.dumps(p, allow_nan=False)
+            good.append((eid, p))
+        except (TypeError, ValueError):
+            bad.append(eid)
+    return good, bad
+
+
 def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch_size: int = 1000,
                max_in_flight: int = 4, force: bool = False, dry_run: bool = False, now: datetime | None = None,
-               progress=None) -> UploadResult:
+               progress=None, destination: str = "meta", log=None) -> UploadResult:
     """Send the day's eligible events that Meta has not accepted yet, and record every outcome.
 
-    Raises :class:`FatalApiError` (token, permission, unknown pixel) after recording what happened.
+    A dry run writes the request bodies and changes no ledger status. Raises
+    :class:`FatalApiError` (token, permission, unknown pixel) after recording what happened.
     """
     started = time.perf_counter()
     create_schema(engine, [server_events, capi_events, capi_batches, capi_suppression])
-    batch_size = max(1, min(1000, batch_size))
-    ledger.sync_day(engine, day, force=force)
-    result = UploadResult(day=day, dry_run=dry_run)
+    batch_size = max(1, min(MAX_EVENTS_PER_REQUEST, batch_size))
+    if not dry_run:
+        ledger.sync_day(engine, day)
+    result = UploadResult(day=day, dry_run=dry_run, destination="dry_run" if dry_run else destination)
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
     lock = threading.Lock()
     stop = threading.Event()
@@ -83,7 +118,18 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
         try:
             if stop.is_set():
                 return
-            items = [(r.event_id, payload(r)) for r in rows.itertuples(index=False)]
+            items, bad = encodable([(r.event_id, payload(r)) for r in rows.itertuples(index=False)])
+            if bad:
+                where = rows.set_index("event_id").loc[bad, ["source_table", "source_id"]]
+                with lock:
+                    result.unencodable += [(e, t, i) for e, (t, i) in zip(bad, where.itertuples(index=False))]
+                if not dry_run:
+                    ledger.mark_skipped(engine, pixel, bad, "unencodable_payload")
+                if log:
+                    log(f"{len(bad)} event(s) of {day} cannot be encoded as JSON and were not sent: "
+                        + ", ".join(f"{e} ({t} {i})" for e, (t, i) in zip(bad[:5], where.itertuples(index=False))))
+            if not items:
+                return
             if dry_run:
                 client.dry_run(pixel, items, lambda a: on_attempt(pixel, a))
             else:
@@ -92,7 +138,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
                 except FatalApiError:
                     stop.set()
                     raise
-                ledger.record_outcomes(engine, pixel, outcomes)
+                ledger.record_outcomes(engine, pixel, outcomes, destination)
             with lock:
                 result.sent += len(items)
                 if not dry_run:
@@ -110,14 +156,16 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
             in_flight.acquire()
             futures.append(pool.submit(send, pixel, rows))
 
-        for page in ledger.to_send(engine, day):
+        for page in ledger.to_send(engine, day, force=force):
             if stop.is_set():
                 break
             # Meta refuses a whole request for one stale event: re-check the age at send time.
-            limit = page["action_source"].map(MAX_AGE).fillna(DEFAULT_MAX_AGE)
+            limit = page["action_source"].map(max_age_seconds)
             stale = now_s - page["event_time"].astype("int64") > limit
             for pixel, group in page[stale].groupby("pixel_id"):
-                ledger.mark_skipped(engine, pixel, group["event_id"].tolist(), "too_old_at_send")
+                result.skipped_at_send += len(group)
+                if not dry_run:
+                    ledger.mark_skipped(engine, pixel, group["event_id"].tolist(), "too_old_at_send")
             for pixel, group in page[~stale].groupby("pixel_id", sort=True):
                 buffered = pd.concat([*buffers.pop(pixel, []), group], ignore_index=True)
                 while len(buffered) >= batch_size:
@@ -148,3 +196,6 @@ def _summarize(engine: Engine, result: UploadResult) -> None:
     result.skipped_by_reason = {str(r): int(n) for r, n in zip(skipped["reason"], skipped["events"])}
     rejected = status[status["status"] == "rejected"]
     result.rejected_by_reason = {str(r): int(n) for r, n in zip(rejected["reason"], rejected["events"])}
+    retracted = status[status["status"] == ledger.RETRACTED]
+    result.retracted_by_reason = {str(r): int(n) for r, n in zip(retracted["reason"], retracted["events"])}
+    result.eligible = ledger.eligible_count(engine, result.day)

@@ -24,6 +24,9 @@ def _metadata(result: EventsResult) -> dict:
         "by_pixel": dg.MetadataValue.json(dict(result.by_pixel.most_common())),
         "eligible_by_action_source": dg.MetadataValue.json(dict(result.by_action_source.most_common())),
         "leads_tied_to_a_web_session": dg.MetadataValue.int(result.merged_sessions),
+        "session_ties": dg.MetadataValue.json(dict(result.session_ties)),
+        "ambiguous_tracking_number": dg.MetadataValue.int(result.session_ties.get("ambiguous_tracking_number", 0)),
+        "conflicting_duplicates": dg.MetadataValue.json(dict(result.conflicting_duplicates)),
         "match_key_coverage_of_eligible": dg.MetadataValue.json(result.key_coverage),
         "table": "server_events",
     }

@@ -17,18 +17,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
-from ..warehouse.schema import HASHED_KEYS
+from ..identity import hash_values
+from ..meta import ACTION_SOURCES, HASHED_KEYS, MAX_VALUE, USER_DATA_KEYS
+from ..warehouse.schema import UPDATED_AT
 from .config import FORMAT_TABLES, EventsConfig
 from .merge import merge_sessions
 
-ACTION_SOURCES = frozenset({"email", "website", "app", "phone_call", "chat", "physical_store",
-                            "system_generated", "business_messaging", "other"})
-UNHASHED_KEYS = ("fbc", "fbp", "client_ip_address", "client_user_agent")
-USER_DATA_KEYS = HASHED_KEYS + UNHASHED_KEYS
 GOOD_LEAD = ("good_lead", "previously_marked_good_lead")
 EVENT_COLUMNS = ("pixel_id", "event_id", "event_name", "event_time", "action_source", "user_data", "custom_data",
-                 "options", "event_source_url", "source_table", "source_id", "merged_session_id", "match_keys",
-                 "status", "reason", "note")
+                 "options", "event_source_url", "source_table", "source_id", "merged_session_id", "session_tie",
+                 "match_keys", "status", "reason", "note", "payload_hash")
 
 _TIME = {"calls": "start_time", "texts": "created_at", "forms": "submitted_at", "orders": "created_at"}
 
@@ -42,6 +40,49 @@ def parse_value(values: pd.Series) -> pd.Series:
     """Lead values as exports land them ("125.00", "$125", "$1,250.50", "") as floats; NA when not a number."""
     text = values.astype("string").str.replace(r"[\s$,]", "", regex=True).str.replace(r"^USD", "", regex=True)
     return pd.to_numeric(text.mask(text == ""), errors="coerce")
+
+
+def usable_amount(values: pd.Series) -> pd.Series:
+    """True where a value or total can be sent: finite, not negative, at most meta.MAX_VALUE."""
+    number = pd.to_numeric(values, errors="coerce").astype("float64")
+    return pd.Series(np.isfinite(number.to_numpy()) & (number.to_numpy() >= 0) & (number.to_numpy() <= MAX_VALUE),
+                     index=values.index)
+
+
+ORDER_STATUS_RANK = {"refunded": 0, "cancelled": 1, "canceled": 1, "voided": 1, "test": 2, "fulfilled": 3,
+                     "paid": 4}
+LEAD_STATUS_RANK = {"good_lead": 0, "previously_marked_good_lead": 1}
+
+
+def pick_duplicates(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``id``: the row that stands for the lead or order when the export repeats it.
+
+    The rule: the latest by the export's updated-at (or load-order) column when it has one
+    (``source_updated_at`` in the staged rows; a row without one counts as oldest); on a tie, or
+    without such a column, the most advanced status: an order refunded beats cancelled beats
+    fulfilled beats paid; a lead marked spam beats one that is not; a good lead beats any other
+    lead status. Rows that are the same in every field collapse silently."""
+    keys, ascending = ["id"], [True]
+    ranked = rows.assign(
+        _updated=pd.to_datetime(_col(rows, UPDATED_AT)).to_numpy(),
+        _spam=(~_col(rows, "spam", False).fillna(False).astype(bool)).to_numpy(),
+        _order=_col(rows, "status").astype("string").str.lower().map(ORDER_STATUS_RANK).fillna(9).to_numpy(),
+        _lead=_col(rows, "lead_status").map(LEAD_STATUS_RANK).fillna(9).to_numpy())
+    keys += ["_updated", "_spam", "_order", "_lead"]
+    ascending += [False, True, True, True]
+    ranked = ranked.sort_values(keys, ascending=ascending, kind="stable", na_position="last")
+    return ranked.drop_duplicates("id").drop(columns=["_updated", "_spam", "_order", "_lead"])
+
+
+def conflicting_duplicates(rows: pd.DataFrame) -> int:
+    """How many ids the rows repeat with different contents (what :func:`pick_duplicates` decides)."""
+    if rows.empty:
+        return 0
+    repeated = rows[rows["id"].duplicated(keep=False)]
+    if repeated.empty:
+        return 0
+    distinct = repeated.astype(str).drop_duplicates()
+    return int(distinct["id"].duplicated().groupby(distinct["id"]).any().sum())
 
 
 def valid_currency(codes: pd.Series) -> pd.Series:
@@ -70,9 +111,7 @@ def _leads(fmt: str, rows: pd.DataFrame) -> pd.DataFrame:
     """One row per source id, in a shape common to every format."""
     if rows.empty:
         return pd.DataFrame()
-    # Duplicate export rows collapse to one; the most advanced lead status wins.
-    rank = _col(rows, "lead_status").map({"good_lead": 0, "previously_marked_good_lead": 1}).fillna(2)
-    rows = rows.assign(_rank=rank.to_numpy()).sort_values(["id", "_rank"], kind="stable").drop_duplicates("id")
+    rows = pick_duplicates(rows)
     lead = pd.DataFrame({
         "format": fmt, "source_table": FORMAT_TABLES[fmt], "source_id": rows["id"].astype(str),
         "time": pd.to_datetime(rows[_TIME[fmt]]), "company_id": _col(rows, "company_id"),
@@ -95,20 +134,35 @@ def _leads(fmt: str, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _contents(items: pd.DataFrame) -> dict[str, dict]:
-    """Per order id: content_ids, contents (id, quantity, item_price) and num_items."""
+    """Per order id: content_ids, contents (id, quantity, item_price) and num_items.
+
+    A line whose quantity is missing or below 1 is left out (``dropped_lines``); an item price
+    that is not a usable amount is left off its line."""
     if items is None or items.empty:
         return {}
     items = items.drop_duplicates(["order_id", "line_id"])
     ids = items["product_id"].fillna(items["sku"]).astype(str).tolist()
-    quantity = pd.to_numeric(items["quantity"], errors="coerce").fillna(1).astype(int).tolist()
-    price = pd.to_numeric(items["unit_price"], errors="coerce").fillna(0.0).astype(float).tolist()
+    quantity = pd.to_numeric(items["quantity"], errors="coerce")
+    good_quantity = (np.isfinite(quantity.to_numpy(dtype="float64", na_value=np.nan))
+                     & (quantity.to_numpy(dtype="float64", na_value=np.nan) >= 1)).tolist()
+    quantity = quantity.fillna(0).clip(upper=1e9).astype("int64").tolist()
+    price_ok = usable_amount(items["unit_price"]).tolist()
+    price = pd.to_numeric(items["unit_price"], errors="coerce").astype("float64").tolist()
     out: dict[str, dict] = {}
-    for order_id, pid, q, p in zip(items["order_id"].tolist(), ids, quantity, price):
+    for order_id, pid, q, q_ok, p, p_ok in zip(items["order_id"].tolist(), ids, quantity, good_quantity, price,
+                                               price_ok):
         entry = out.setdefault(order_id, {"contents": [], "content_ids": [], "num_items": 0})
-        entry["contents"].append({"id": pid, "quantity": q, "item_price": p})
+        if not q_ok:
+            entry["dropped_lines"] = entry.get("dropped_lines", 0) + 1
+            continue
+        entry["contents"].append({"id": pid, "quantity": q, "item_price": round(p, 2)} if p_ok
+                                 else {"id": pid, "quantity": q})
         if pid not in entry["content_ids"]:
             entry["content_ids"].append(pid)
         entry["num_items"] += q
+    for entry in out.values():
+        if not entry["contents"]:
+            del entry["contents"], entry["content_ids"], entry["num_items"]
     return out
 
 
@@ -178,21 +232,34 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
         good = leads[(leads["format"] != "orders") & leads["lead_status"].isin(["good_lead"])]
         events = pd.concat([events, good.assign(event_name=config.qualified_event, qualified=True)])
     events = events.reset_index(drop=False).rename(columns={"index": "lead_row"})
-    lv = lead_value.reindex(events["lead_row"]).to_numpy()
+    lead_ok = usable_amount(lead_value)
+    total_ok = usable_amount(total)
+    lv = lead_value.where(lead_ok).reindex(events["lead_row"]).to_numpy()
     cur = currency.reindex(events["lead_row"]).to_numpy()
-    tot = total.reindex(events["lead_row"]).to_numpy()
+    tot = total.where(total_ok).reindex(events["lead_row"]).to_numpy()
     is_order = (events["format"] == "orders").to_numpy()
-    custom = []
+    custom, notes = [], []
     for i, row in enumerate(events[["source_id", "format"]].itertuples(index=False)):
+        note = None
         if is_order[i]:
             data = {"value": None if pd.isna(tot[i]) else round(float(tot[i]), 2),
                     "currency": None if pd.isna(cur[i]) else cur[i], "order_id": row.source_id,
                     "content_type": "product"}
             data.update(contents.get(row.source_id, {}))
+            dropped = data.pop("dropped_lines", 0)
+            if dropped:
+                note = f"{dropped} order line(s) left out: quantity missing or below 1"
         else:
             data = {} if pd.isna(lv[i]) else {"value": round(float(lv[i]), 2), "currency": config.default_currency}
         custom.append({k: v for k, v in data.items() if v is not None})
+        notes.append(note)
     events["custom"] = custom
+    value_dropped = (~lead_ok & lead_value.notna()).reindex(events["lead_row"]).to_numpy() & ~is_order
+    events["value_note"] = np.where(value_dropped, "value left out: not a finite amount between 0 and the cap",
+                                    pd.Series(notes, dtype=object).to_numpy())
+
+    events["note"] = _join_notes(events["note"], events["value_note"])
+    events["custom_data"] = [_json_or_none(c) for c in events["custom"]]
 
     # user_data and match keys
     present = pd.DataFrame({k: events[k].notna() for k in USER_DATA_KEYS})
@@ -232,6 +299,7 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
         (~present.any(axis=1), "no_match_keys"),
         (~_strong_keys(present), "weak_match_keys"),
         (hashed_contact, "suppressed"),
+        (e["custom_data"].eq(_UNENCODABLE), "unencodable_custom_data"),
         (age > max_age, "too_old"),
         (-age > config.max_future_seconds, "in_future"),
     ], e.index)
@@ -242,11 +310,46 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
     e["pixel_id"] = _route(e, config, default_pixel)
     e["event_id"] = [event_id(t, s, n) for t, s, n in zip(e["source_table"], e["source_id"], e["event_name"])]
     e["event_time"] = _unix(e["time"])
-    e["custom_data"] = [json.dumps(c, sort_keys=True) if c else None for c in e["custom"]]
+    e["custom_data"] = e["custom_data"].mask(e["custom_data"].eq(_UNENCODABLE), None)
     e["options"] = _options(e, config)
+    e["payload_hash"] = payload_hash(e)
     out = e[list(EVENT_COLUMNS)].copy()
     assert set(out["action_source"]) <= ACTION_SOURCES
     return out.sort_values(["source_table", "source_id", "event_name", "pixel_id"]).reset_index(drop=True)
+
+
+_UNENCODABLE = "\x00unencodable"
+
+
+def _json_or_none(data: dict) -> str | None:
+    """custom_data as strict JSON (no NaN or Infinity, which Meta's parser refuses)."""
+    if not data:
+        return None
+    try:
+        return json.dumps(data, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return _UNENCODABLE
+
+
+def _join_notes(*columns: pd.Series) -> pd.Series:
+    out = pd.Series(None, index=columns[0].index, dtype=object)
+    for col in columns:
+        col = pd.Series(col, index=out.index, dtype=object)
+        out = out.where(col.isna(), out.where(out.isna(), out + "; ").fillna("") + col.fillna(""))
+    return out
+
+
+PAYLOAD_FIELDS = ("event_name", "event_time", "action_source", "user_data", "custom_data", "options",
+                  "event_source_url")
+
+
+def payload_hash(events: pd.DataFrame) -> pd.Series:
+    """SHA-256 of what an event sends: a changed hash means Meta would now receive something else
+    (the ledger resends a rejected event only when it changed)."""
+    text = pd.Series("", index=events.index, dtype=object)
+    for name in PAYLOAD_FIELDS:
+        text = text + "\x1f" + events[name].astype(str).where(events[name].notna(), "")
+    return hash_values(text.astype(object))
 
 
 def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:

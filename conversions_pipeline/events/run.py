@@ -16,7 +16,8 @@ from ..partitions import day_bounds_utc
 from ..warehouse.engine import create_schema, verify_tables
 from ..warehouse.io import bulk_insert, read_frame
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
-from .build import USER_DATA_KEYS, build_events
+from ..meta import USER_DATA_KEYS
+from .build import build_events, conflicting_duplicates
 from .config import FORMAT_TABLES, EventsConfig
 
 
@@ -30,6 +31,10 @@ class EventsResult:
     by_pixel: Counter = field(default_factory=Counter)
     by_action_source: Counter = field(default_factory=Counter)
     merged_sessions: int = 0
+    session_ties: Counter = field(default_factory=Counter)
+    """leads by how they were tied to a visit: session_id, tracking_number, ambiguous_tracking_number"""
+    conflicting_duplicates: Counter = field(default_factory=Counter)
+    """per source table: ids the export repeats with different contents"""
     key_coverage: dict = field(default_factory=dict)
     preview: pd.DataFrame | None = None
 
@@ -50,6 +55,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     suppressed = set(read_frame(engine, sa.select(capi_suppression.c.hashed_value))["hashed_value"].str.lower())
     built_at = now.astimezone(timezone.utc).replace(tzinfo=None)
     slim = []
+    conflicts: Counter = Counter()
     # One format at a time (each source row becomes its own events): memory holds one format's
     # events, parked in a Parquet file, so the write transaction that replaces the day stays short
     # (SQLite has one writer at a time, and a backfill runs several days at once).
@@ -58,6 +64,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
         for fmt, table in FORMAT_TABLES.items():
             staged_t = STAGED_TABLES[table]
             rows = read_frame(engine, sa.select(staged_t).where(staged_t.c.partition_date == day))
+            conflicts[table] = conflicting_duplicates(rows.drop(columns=["partition_date"], errors="ignore"))
             staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
             events = build_events(staged, sessions, items if fmt == "orders" else items.iloc[:0], config, now,
                                   default_pixel, suppressed)
@@ -76,11 +83,13 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
             for path in parked:
                 bulk_insert(conn, server_events, pd.read_parquet(path))
     events = pd.concat(slim, ignore_index=True) if slim else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
-    return _summary(day, events)
+    result = _summary(day, events)
+    result.conflicting_duplicates.update({k: v for k, v in conflicts.items() if v})
+    return result
 
 
 _SUMMARY_COLUMNS = ("event_id", "event_name", "action_source", "source_table", "source_id", "merged_session_id",
-                    "match_keys", "status", "reason", "pixel_id")
+                    "session_tie", "match_keys", "status", "reason", "pixel_id")
 
 
 def _summary(day: date, events: pd.DataFrame) -> EventsResult:
@@ -91,7 +100,9 @@ def _summary(day: date, events: pd.DataFrame) -> EventsResult:
     result.by_pixel.update(events["pixel_id"].value_counts().to_dict())
     eligible = events[events["status"] == "eligible"]
     result.by_action_source.update(eligible["action_source"].value_counts().to_dict())
-    result.merged_sessions = int(events.drop_duplicates(["source_table", "source_id"])["merged_session_id"].notna().sum())
+    leads = events.drop_duplicates(["source_table", "source_id"])
+    result.merged_sessions = int(leads["merged_session_id"].notna().sum())
+    result.session_ties.update(leads["session_tie"].dropna().value_counts().to_dict())
     if len(eligible):
         listed = ("," + eligible["match_keys"].fillna("").astype(str) + ",")
         share = {key: float(listed.str.contains(f",{key},", regex=False).mean()) for key in USER_DATA_KEYS}

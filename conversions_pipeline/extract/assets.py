@@ -53,6 +53,12 @@ def _metadata(result: ExtractResult, timezone: str) -> dict:
         "day_timezone": timezone,
         "table": STAGED_TABLES[result.source].name,
     }
+    meta["unreadable_timestamps_in_table"] = dg.MetadataValue.int(result.unreadable_in_table)
+    meta["unreadable_timestamps_near_day"] = dg.MetadataValue.int(result.unreadable_near_day)
+    if result.unreadable_shapes:
+        meta["unreadable_timestamp_shapes"] = dg.MetadataValue.json(dict(result.unreadable_shapes.most_common(10)))
+    if result.updated_at_column:
+        meta["updated_at_column"] = result.updated_at_column
     if result.source == "orders":
         meta["order_items"] = dg.MetadataValue.int(result.items)
     if result.keys_present:
@@ -85,6 +91,11 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
             result = extract_day(warehouse.get_engine(), source, day, partitions.timezone,
                                  chunk_rows=config.chunk_rows, default_region=config.default_region,
                                  progress=progress)
+            if result.unreadable_in_table or result.unreadable_near_day:
+                context.log.warning(
+                    f"{source}: {result.unreadable_in_table} row(s) of the table and {result.unreadable_near_day} "
+                    f"read around {day} have a timestamp that is not ISO 8601 (or NULL) and belong to no day; "
+                    f"shapes: {dict(result.unreadable_shapes.most_common(5))}")
             return dg.MaterializeResult(metadata=_metadata(result, partitions.timezone))
 
         return _extract

@@ -132,6 +132,27 @@ def verify_tables(engine: Engine, tables) -> None:
         raise WarehouseError(f"cannot inspect the warehouse: {type(exc).__name__}; check WAREHOUSE_URL") from None
 
 
+def reflect_columns(engine: Engine, table: sa.Table) -> dict[str, sa.types.TypeEngine]:
+    """The table's columns as the warehouse holds them (name -> reflected type)."""
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    try:
+        return {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table.name, schema=schema)}
+    except SQLAlchemyError as exc:
+        raise WarehouseError(f"cannot inspect table '{table.name}': {type(exc).__name__}; check WAREHOUSE_URL") from None
+
+
+def time_kind(engine: Engine, column_type: sa.types.TypeEngine | None) -> str:
+    """How a timestamp column is stored: ``text`` (SQLite, whose columns hold any text, or a text
+    column), ``timestamptz`` or ``timestamp``."""
+    if engine.dialect.name == "sqlite" or column_type is None:
+        return "text"
+    if isinstance(column_type, sa.DateTime):
+        return "timestamptz" if getattr(column_type, "timezone", False) else "timestamp"
+    if isinstance(column_type, sa.Date):
+        return "timestamp"
+    return "text"
+
+
 def qualified_name(engine: Engine, table: sa.Table) -> str:
     """Quoted (schema-qualified) table name for the few raw statements such as COPY."""
     prep = engine.dialect.identifier_preparer

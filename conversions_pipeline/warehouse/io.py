@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import sqlalchemy as sa
@@ -27,15 +27,30 @@ def iter_day(
     start_utc: datetime,
     end_utc: datetime,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    *,
+    time_kind: str = "timestamp",
+    extra_columns: dict[str, str] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Yield the rows whose timestamp lies in ``[start_utc, end_utc)``, ``chunk_rows`` at a time.
+    """Yield the rows that can lie in ``[start_utc, end_utc)``, ``chunk_rows`` at a time.
 
-    Bounds are naive UTC datetimes. The result is streamed (a server-side cursor on PostgreSQL),
-    so memory holds one chunk whatever the size of the table; the caller may write on the same
-    connection between chunks.
+    Bounds are naive UTC datetimes. Timestamp columns come back as the database holds them (text
+    on SQLite or in a text column, datetimes from a timestamp column), never parsed by SQLAlchemy,
+    so one unreadable value cannot stop a read: the caller parses them
+    (:func:`conversions_pipeline.extract.timestamps.parse_timestamps`) and keeps the day's rows.
+    ``time_kind`` is how the time column is stored (:func:`engine.time_kind`): a ``text`` column
+    is read by date prefix, with the neighbouring dates' rows that carry a zone (``Z`` or an
+    offset up to 14 hours can move them into the day); a ``timestamp`` column by exact bounds (aware
+    ones for ``timestamptz``). ``extra_columns`` maps optional source columns to names to read
+    them under. The result is streamed (a server-side cursor on PostgreSQL), so memory holds one
+    chunk whatever the size of the table; the caller may write on the same connection between chunks.
     """
     ts = time_column(table)
-    query = sa.select(table).where(ts >= start_utc, ts < end_utc).order_by(ts, table.c.id)
+    columns = [sa.type_coerce(c, sa.String).label(c.name) if isinstance(c.type, sa.DateTime) else c
+               for c in table.columns]
+    columns += [sa.type_coerce(sa.column(name), sa.String).label(label)
+                for name, label in (extra_columns or {}).items()]
+    query = sa.select(*columns).select_from(table).where(_day_filter(ts, start_utc, end_utc, time_kind))
+    query = query.order_by(ts, table.c.id)
     # Per-statement options: Connection.execution_options() would change the whole connection.
     result = conn.execute(query, execution_options={"stream_results": True, "max_row_buffer": chunk_rows})
     names = list(result.keys())
@@ -47,6 +62,26 @@ def iter_day(
             yield _frame(names, rows)
     finally:
         result.close()
+
+
+MAX_ZONE_OFFSET = timedelta(hours=14)
+
+
+def _day_filter(ts: sa.Column, start_utc: datetime, end_utc: datetime, time_kind: str):
+    if time_kind == "timestamptz":
+        return sa.and_(ts >= start_utc.replace(tzinfo=timezone.utc), ts < end_utc.replace(tzinfo=timezone.utc))
+    if time_kind != "text":
+        return sa.and_(ts >= start_utc, ts < end_utc)
+    text = sa.type_coerce(ts, sa.String)
+    day = timedelta(days=1)
+    first = start_utc.date()
+    after = end_utc.date() + (day if end_utc.time() != datetime.min.time() else timedelta(0))
+    zoned_first = (start_utc - MAX_ZONE_OFFSET).date()
+    zoned_after = (end_utc + MAX_ZONE_OFFSET).date() + day
+    tail = sa.func.substr(text, 11)
+    has_zone = sa.or_(tail.like("%Z%"), tail.like("%+%"), tail.like("%-%"))
+    return sa.or_(sa.and_(text >= first.isoformat(), text < after.isoformat()),
+                  sa.and_(text >= zoned_first.isoformat(), text < zoned_after.isoformat(), has_zone))
 
 
 def delete_day(conn: Connection, table: sa.Table, start_utc: datetime, end_utc: datetime) -> int:

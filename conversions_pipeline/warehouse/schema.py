@@ -26,6 +26,8 @@ from sqlalchemy import (
     Text,
 )
 
+from ..meta import HASHED_KEYS
+
 metadata = MetaData()
 
 Money = Numeric(14, 2, asdecimal=False)
@@ -173,6 +175,12 @@ order_items = Table(
 )
 Index("ix_order_items_order_id", order_items.c.order_id)
 
+UPDATED_AT = "source_updated_at"
+"""Staged column holding the export's updated-at / load-order time (from UPDATED_AT_COLUMNS)."""
+UPDATED_AT_COLUMNS = ("updated_at", "_loaded_at", "loaded_at", "_fivetran_synced", "_airbyte_extracted_at")
+"""Optional columns of a source table, first found wins: when the export has one, the latest row
+stands for a repeated id (see events.build.pick_duplicates). Not part of the required contract."""
+
 SOURCE_TABLES: dict[str, Table] = {
     t.name: t for t in (calls, text_messages, form_submissions, web_sessions, orders)
 }
@@ -192,7 +200,6 @@ def time_column(table: Table) -> Column:
 # ``stg_*`` tables, in which every customer-information column is replaced by the SHA-256 of its
 # Meta-normalized form (see conversions_pipeline.identity), so nothing downstream sees raw PII.
 
-HASHED_KEYS = ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "external_id")
 
 PII_COLUMNS: dict[str, dict[str, str]] = {
     # source column -> user_data key ("name" is a full name split into fn and ln)
@@ -218,6 +225,9 @@ def _staged_table(source: Table) -> Table:
         keys.append("country")  # from the phone number's calling code (identity.phone_countries)
     columns = [Column("partition_date", Date, nullable=False, comment="partition-day (in the partitions' time zone)")]
     columns += [Column(c.name, c.type, comment=c.comment) for c in source.columns if c.name not in pii]
+    columns.append(Column(UPDATED_AT, DateTime,
+                          comment="the export's updated-at or load-order time when the source table has one "
+                                  "(see UPDATED_AT_COLUMNS); decides which duplicate row stands for an id"))
     columns += [Column(k, String(64), comment=f"SHA-256 of the normalized {k}" + (
         " (the record's own, else its phone number's country)" if k == "country" else ""))
         for k in HASHED_KEYS if k in keys]
@@ -265,10 +275,14 @@ server_events = Table(
     Column("source_table", String(64), nullable=False, comment="warehouse table the event came from, e.g. calls"),
     Column("source_id", String(64), nullable=False, comment="id of the row in source_table"),
     Column("merged_session_id", String(64), comment="web session tied to the lead (by id or tracking number)"),
+    Column("session_tie", String(32),
+           comment="session_id or tracking_number (how the visit was tied), ambiguous_tracking_number (several "
+                   "visits showed the number: not tied), empty (nothing to tie by)"),
     Column("match_keys", String(200), comment="comma-separated user_data keys present"),
     Column("status", String(16), nullable=False, comment="eligible, or skipped"),
     Column("reason", String(100), comment="why skipped (spam, test, too_old, no_match_keys, ...)"),
     Column("note", String(200), comment="why an eligible event looks the way it does (e.g. action_source other)"),
+    Column("payload_hash", String(64), comment="SHA-256 of the payload fields; changes when the event would"),
     Column("built_at", DateTime, nullable=False, comment="when the events step built this row, UTC"),
 )
 # (day, pixel, event): the upload pages through a day in (pixel_id, event_id) order straight off this index
@@ -299,7 +313,8 @@ capi_events = Table(
     Column("source_table", String(64), nullable=False, comment="warehouse table the event came from, e.g. calls"),
     Column("source_id", String(64), nullable=False, comment="id of the row in source_table"),
     Column("status", String(16), nullable=False,
-           comment="accepted (Meta received it), rejected (Meta refused it), skipped (never sent) or pending"),
+           comment="accepted (Meta received it), rejected (Meta refused it), skipped (never sent), pending, "
+                   "or retracted (accepted, then its source became ineligible or disappeared)"),
     Column("reason", String(100), comment="why skipped or rejected (skip reason, or Meta's error)"),
     Column("batch_id", String(40), comment="last request (capi_batches.batch_id) that carried the event"),
     Column("attempts", Integer, nullable=False, default=0, comment="requests that carried the event"),
@@ -310,6 +325,12 @@ capi_events = Table(
     Column("fbtrace_id", String(64), comment="Meta trace id of the request that settled the event"),
     Column("sent_at", DateTime, comment="UTC time the event was last sent"),
     Column("updated_at", DateTime, nullable=False, comment="UTC time of the last change"),
+    Column("first_seen_at", DateTime, comment="UTC time the ledger first saw the event"),
+    Column("first_sent_at", DateTime, comment="UTC time the event was first sent"),
+    Column("last_attempt_at", DateTime, comment="UTC time of the last request that carried the event"),
+    Column("accepted_at", DateTime, comment="UTC time the destination accepted it (kept when retracted)"),
+    Column("payload_hash", String(64), comment="payload_hash of the event as last sent"),
+    Column("destination", String(16), comment="meta or emulator: who accepted or rejected it"),
 )
 Index("ux_capi_events_event", capi_events.c.pixel_id, capi_events.c.event_id, unique=True)
 Index("ix_capi_events_day", capi_events.c.partition_date, capi_events.c.status)
@@ -335,5 +356,6 @@ capi_batches = Table(
     Column("error_message", Text),
     Column("duration_ms", Integer),
     Column("started_at", DateTime, nullable=False, comment="UTC"),
+    Column("destination", String(16), comment="meta, emulator or dry_run"),
 )
 Index("ix_capi_batches_day", capi_batches.c.partition_date)
