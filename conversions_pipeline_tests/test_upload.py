@@ -34,10 +34,11 @@ def put_events(engine, n, bad=(), day=DAY, age_seconds=3600, pixel=PIXEL):
     """n eligible phone-call Lead events; indexes in ``bad`` carry a phone hash Meta refuses (upper case)."""
     create_schema(engine)
     now = int(time.time())
+    user_data = [json.dumps({"ph": H(str(i)).upper() if i in bad else H(str(i))}) for i in range(n)]
     rows = pd.DataFrame({
         "partition_date": day, "pixel_id": pixel, "event_id": [f"ev{i:06d}" for i in range(n)],
         "event_name": "Lead", "event_time": now - age_seconds, "action_source": "phone_call",
-        "user_data": [json.dumps({"ph": H(str(i)).upper() if i in bad else H(str(i))}) for i in range(n)],
+        "user_data": user_data, "payload_hash": [H(u) for u in user_data],
         "custom_data": None, "options": None, "event_source_url": None, "source_table": "calls",
         "source_id": [f"C{i}" for i in range(n)], "merged_session_id": None, "match_keys": "ph",
         "status": "eligible", "reason": None, "note": None, "built_at": datetime(2026, 11, 21),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -23,6 +24,9 @@ def stage_frame(source: str, frame: pd.DataFrame, day: date, staged: sa.Table,
     pii = PII_COLUMNS[source]
     out = pd.DataFrame({c.name: frame[c.name] for c in staged.columns if c.name in frame.columns and c.name not in pii})
     out.insert(0, "partition_date", day)
+    for column in staged.columns:
+        if isinstance(column.type, sa.Numeric) and column.name in out.columns:
+            out[column.name] = _fitting_amount(out[column.name], column.type)
     keys = staged.info["keys"]
     if not keys:
         return out, pd.Series("", index=frame.index)
@@ -60,6 +64,14 @@ def stage_frame(source: str, frame: pd.DataFrame, day: date, staged: sa.Table,
         out["region_state"] = None
     out["is_test"] = _is_test(source, frame, name_col)
     return out, dropped
+
+
+def _fitting_amount(values: pd.Series, kind: sa.Numeric) -> pd.Series:
+    """Amounts as numbers the staged column can hold; text that is not a number, non-finite values
+    and values too large for the column become NULL (the events step then skips or drops them)."""
+    number = pd.to_numeric(values, errors="coerce").astype("float64")
+    limit = 10.0 ** ((kind.precision or 38) - (kind.scale or 0))
+    return number.where(np.isfinite(number) & (number.abs() < limit))
 
 
 def _is_test(source: str, frame: pd.DataFrame, name_col: str | None) -> pd.Series:

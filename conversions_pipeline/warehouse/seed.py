@@ -9,8 +9,9 @@ The mess is deliberate, because the identity and events steps must survive it: p
 shape (E.164, "(401) 884-2310", dots, extensions, spreadsheet floats, foreign numbers), emails
 with capitals, spaces and junk, caller-ID names ("WIRELESS CALLER", "SMITH,JOHN", accents), state
 names and codes, ZIP+4 and ZIPs that lost their leading zero, countries spelled four ways,
-duplicate rows, spam and test calls, web sessions tied to leads by session id or by the tracking
-number shown within 30 minutes, orders in several currencies with refunds and test orders.
+duplicate rows, spam and test calls, web sessions tied to leads by session id or by a pool number
+shown within 30 minutes, static source numbers shown to many visitors (calls to them tie to no
+one), orders in several currencies with refunds and test orders.
 """
 
 from __future__ import annotations
@@ -342,6 +343,11 @@ def generate_day(day: date, per_day: int, seed: int = 0) -> dict[str, pd.DataFra
     other = pd.DataFrame({"company_id": _pick(rng, COMPANIES, k)})
     other = pd.concat([other, other_attr], axis=1)
     other["tracking_phone_number"] = pool_number(rng, other["company_id"].to_numpy(object))
+    # most visitors who get no pool number see the static number of their source, as real accounts
+    # show it on every page: a call to it cannot be tied to any one of them
+    static = rng.random(k) < 0.6
+    other.loc[static, "tracking_phone_number"] = tracking_number(
+        other["company_id"].to_numpy(object)[static], other["source"].to_numpy(object)[static])
     sessions = pd.concat([sessions, _sessions(rng, _ids("SEX", seed, day, k), _times(rng, day, k), other)], ignore_index=True)
 
     calls = _duplicate(rng, calls, 0.02, restage="lead_status")
