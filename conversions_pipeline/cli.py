@@ -103,10 +103,12 @@ def run_days(days: list[date], verbose: bool = False) -> int:
     from .definitions import DAILY_JOB, build_definitions
 
     from .warehouse.engine import verify_tables
-    from .warehouse.schema import ALL_SOURCE_TABLES
+    from .warehouse.schema import ALL_SOURCE_TABLES, PIPELINE_TABLES
 
-    engine, _ = _engine()
-    verify_tables(engine, ALL_SOURCE_TABLES)  # one clear line before any run starts
+    destination = settings.validate()  # every setting, before any work
+    engine, shown = _engine()
+    verify_tables(engine, [*ALL_SOURCE_TABLES, *PIPELINE_TABLES])  # one clear line before any run starts
+    _say(f"destination: {destination.describe()}; warehouse: {shown}")
     defs = build_definitions()
     job = defs.resolve_job_def(DAILY_JOB)
     partitions = job.partitions_def
@@ -140,6 +142,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Seed the embedded warehouse with the last few days and run the daily job over them."""
+    # synthetic leads never go to a real pixel: the demo always sends to the emulator
+    previous = os.environ.get("CAPI_DESTINATION")
+    os.environ["CAPI_DESTINATION"] = "emulator"
+    try:
+        return _demo(args)
+    finally:
+        if previous is None:
+            os.environ.pop("CAPI_DESTINATION", None)
+        else:
+            os.environ["CAPI_DESTINATION"] = previous
+
+
+def _demo(args: argparse.Namespace) -> int:
     from .partitions import daily_partitions
 
     last = date.fromisoformat(daily_partitions().get_last_partition_key())

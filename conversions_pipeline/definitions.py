@@ -28,6 +28,8 @@ def _env(name: str) -> dg.EnvVar | None:
 
 
 def build_definitions() -> dg.Definitions:
+    """The project's Definitions; every setting is validated first (one line naming the fix)."""
+    settings.validate()
     partitions = daily_partitions()
     extract_assets = build_extract_assets(partitions)
     events_asset = build_events_asset(partitions)
@@ -51,10 +53,12 @@ def build_definitions() -> dg.Definitions:
 
 
 def capi_resource() -> ConversionsApiResource:
-    """Meta's API when FB_PIXEL_ID (or FB_GRAPH_BASE_URL) is set, else the embedded emulator."""
+    """The destination from the environment (validated by settings.destination at load and again
+    at run time); every value an EnvVar, so the token is never shown."""
     return ConversionsApiResource(
-        pixel_id=_env("FB_PIXEL_ID"), access_token=_env("FB_ACCESS_TOKEN"), base_url=_env("FB_GRAPH_BASE_URL"),
-        api_version=settings.fb_api_version(), test_event_code=_env("FB_TEST_EVENT_CODE"))
+        destination=_env("CAPI_DESTINATION"), pixel_id=_env("FB_PIXEL_ID"), access_token=_env("FB_ACCESS_TOKEN"),
+        base_url=_env("FB_GRAPH_BASE_URL"), api_version=_env("FB_API_VERSION"),
+        test_event_code=_env("FB_TEST_EVENT_CODE"))
 
 
 @dg.definitions

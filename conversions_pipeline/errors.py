@@ -11,3 +11,7 @@ class WarehouseError(PipelineError):
 
 class PartitionError(PipelineError):
     """A requested partition-day is outside the configured range."""
+
+
+class ConfigError(PipelineError):
+    """A setting (environment variable or run config) is missing or malformed."""

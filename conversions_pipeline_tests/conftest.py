@@ -17,6 +17,14 @@ PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
+@pytest.fixture(autouse=True)
+def _clean_settings(monkeypatch):
+    """Each test starts from the embedded default, whatever the developer's shell exports."""
+    for name in ("WAREHOUSE_URL", "WAREHOUSE_SCHEMA", "CAPI_DESTINATION", "FB_PIXEL_ID", "FB_ACCESS_TOKEN",
+                 "FB_GRAPH_BASE_URL", "FB_API_VERSION", "FB_TEST_EVENT_CODE", "PARTITIONS_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def pg_database_url():
     """Create a throwaway database for this test session and drop it afterwards."""

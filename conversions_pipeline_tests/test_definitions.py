@@ -19,6 +19,7 @@ def env(monkeypatch, warehouse_url):
     monkeypatch.delenv("PARTITIONS_TIMEZONE", raising=False)
     for name in ("FB_PIXEL_ID", "FB_ACCESS_TOKEN", "FB_GRAPH_BASE_URL", "FB_TEST_EVENT_CODE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CAPI_DESTINATION", "emulator")
     return warehouse_url
 
 

@@ -298,10 +298,17 @@ def test_suppressed_contacts_are_skipped():
 # --- routing and privacy ----------------------------------------------------------------------------
 
 def test_pixel_routing_by_format_and_company():
-    config = EventsConfig(pixel_id="DEFAULT", pixel_routes=[PixelRoute(pixel_id="SHOP", format="orders"),
-                                                              PixelRoute(pixel_id="LOC2", company_id="COM2")])
+    config = EventsConfig(pixel_id="100", pixel_routes=[PixelRoute(pixel_id="200", format="orders"),
+                                                          PixelRoute(pixel_id="300", company_id="COM2")])
     events = build(calls=[call(), call(id="C2", company_id="COM2")], orders=[order()], config=config)
-    assert dict(zip(events["source_id"], events["pixel_id"])) == {"C1": "DEFAULT", "C2": "LOC2", "O1": "SHOP"}
+    assert dict(zip(events["source_id"], events["pixel_id"])) == {"C1": "100", "C2": "300", "O1": "200"}
+
+
+@pytest.mark.parametrize("kw", [{"pixel_id": "../../steal?"}, {"pixel_routes": [{"pixel_id": "12?x#y"}]},
+                                {"call_event": "x" * 150}, {"qualified_event": "Bad/Name"}])
+def test_ids_and_event_names_are_checked_where_configured(kw):
+    with pytest.raises(ValueError):
+        EventsConfig(**kw)
 
 
 @pytest.mark.parametrize("ldu, state, country, expected", [

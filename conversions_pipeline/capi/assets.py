@@ -71,12 +71,12 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
             if result.batches_done % 10 == 1:
                 context.log.info(f"{day}: {result.sent} events sent so far in {result.requests} requests")
 
+        target = capi.target()
         with capi.client() as client:
-            target = "the local emulator" if capi.uses_emulator() else client.url("<pixel>")
-            context.log.info(f"uploading {day} to {target}")
+            context.log.info(f"uploading {day} to {target.describe()}")
             result = upload_day(warehouse.get_engine(), client, day, batch_size=capi.batch_size,
                                 max_in_flight=capi.max_in_flight, force=config.force, dry_run=config.dry_run,
-                                progress=progress, destination="emulator" if capi.uses_emulator() else "meta",
+                                progress=progress, destination=target.kind, max_seconds=capi.max_upload_seconds,
                                 log=context.log.warning)
         if result.too_old:
             context.log.warning(too_old_message(result))

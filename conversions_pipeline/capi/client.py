@@ -18,10 +18,11 @@ from pathlib import Path
 import httpx
 
 from ..errors import PipelineError
+from ..meta import (INVALID_PARAMETER_CODE, PERMISSION_CODES, PIXEL_ID_PATTERN, SUBCODE_OBJECT_MISSING,
+                    THROTTLE_CODES, TOKEN_ERROR_CODE, TRANSIENT_CODES)
 
-TRANSIENT_CODES = {1, 2}
-THROTTLE_CODES = {4, 17, 32, 613, *range(80000, 80015)}
-PERMISSION_CODES = {10, *range(200, 300)}
+MAX_ANSWER_BYTES = 1_000_000
+"""Meta's answers are a few hundred bytes; a larger one is not an answer (and is not read)."""
 
 
 class FatalApiError(PipelineError):
@@ -72,50 +73,94 @@ class _Response:
     duration_ms: int = 0
 
 
-def classify(resp: _Response) -> str:
-    """ok, transient, throttle, fatal or invalid (a bad event inside the batch)."""
+def classify(resp: _Response, events_sent: int | None = None) -> str:
+    """ok, unverified (a 2xx whose answer does not confirm the events), transient, throttle, fatal,
+    redirect or invalid (a bad event inside the batch)."""
     if resp.network_error is not None:
         return "transient"
-    err = (resp.body or {}).get("error") if isinstance(resp.body, dict) else None
-    if resp.status == 200 and not err:
+    body = resp.body if isinstance(resp.body, dict) else None
+    err = body.get("error") if body else None
+    err = err if isinstance(err, dict) else ({"message": str(err)} if err is not None else None)
+    status = resp.status or 0
+    if 300 <= status < 400:
+        return "redirect"
+    if 200 <= status < 300 and not err:
+        if events_sent is not None and confirmed(body) != events_sent:
+            return "unverified"
         return "ok"
-    code = err.get("code") if err else None
-    if resp.status == 429 or code in THROTTLE_CODES:
+    code = _int(err.get("code")) if err else None
+    if status == 429 or code in THROTTLE_CODES:
         return "throttle"
-    if code == 190 or code in PERMISSION_CODES or (code == 100 and err.get("error_subcode") == 33):
+    if code == TOKEN_ERROR_CODE or code in PERMISSION_CODES or (
+            code == INVALID_PARAMETER_CODE and _int(err.get("error_subcode")) == SUBCODE_OBJECT_MISSING):
         return "fatal"
-    if (resp.status or 0) >= 500 or code in TRANSIENT_CODES or (err and err.get("is_transient")):
+    if status >= 500 or code in TRANSIENT_CODES or (err and err.get("is_transient") is True):
         return "transient"
-    if code == 100:
+    if code == INVALID_PARAMETER_CODE:
         return "invalid"
     return "fatal" if err else "transient"
+
+
+def confirmed(body) -> int | None:
+    """Meta's events_received when the answer is a JSON object carrying it as an integer."""
+    if not isinstance(body, dict):
+        return None
+    value = body.get("events_received")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def describe_answer(body) -> str:
+    """The shape of an answer, for a message (no values)."""
+    if isinstance(body, dict):
+        keys = ", ".join(sorted(str(k)[:30] for k in body)[:6])
+        received = body.get("events_received")
+        return f"an object with keys [{keys}]" + (f", events_received {received!r}"[:80] if "events_received" in body else "")
+    return f"a JSON {type(body).__name__ if body is not None else 'null'}"
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value, limit: int = 500) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 class ConversionsApiClient:
     def __init__(self, base_url: str, api_version: str, access_token: str, *, test_event_code: str | None = None,
                  partner_agent: str | None = None, timeout_seconds: float = 10.0, max_attempts: int = 6,
                  max_retry_seconds: float = 300.0, backoff_seconds: float = 0.5, max_connections: int = 4,
-                 dry_run_dir: str | None = None, seed: int | None = None):
+                 dry_run_dir: str | None = None, seed: int | None = None, destination: str = "meta"):
         if not access_token:
             raise PipelineError("no Conversions API access token: set FB_ACCESS_TOKEN (a system-user token)")
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
         self._token = access_token
+        self.destination = destination
         self.test_event_code = test_event_code
         self.partner_agent = partner_agent
         self.max_attempts = max_attempts
         self.max_retry_seconds = max_retry_seconds
         self.backoff_seconds = backoff_seconds
+        self.timeout_seconds = timeout_seconds
         self.dry_run_dir = Path(dry_run_dir) if dry_run_dir else None
+        self.stopping = threading.Event()
+        """Set to stop: retry waits end at once and no new request starts (see :meth:`stop`)."""
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 5.0)),
                                   limits=httpx.Limits(max_connections=max_connections,
-                                                      max_keepalive_connections=max_connections))
+                                                      max_keepalive_connections=max_connections),
+                                  follow_redirects=False)
 
     # --- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
         self._http.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
 
     def __enter__(self):
         return self
@@ -123,11 +168,17 @@ class ConversionsApiClient:
     def __exit__(self, *exc):
         self.close()
 
-    def redact(self, text: str | None) -> str | None:
-        return None if text is None else text.replace(self._token, "***")
+    def redact(self, text) -> str | None:
+        """The text with the token (wherever it appears) masked; always before any truncation."""
+        if text is None:
+            return None
+        text = text if isinstance(text, str) else json.dumps(text, default=str)
+        return text.replace(self._token, "***") if self._token else text
 
     def url(self, pixel_id: str) -> str:
-        """The endpoint, safe to log: the token is never part of it."""
+        """The endpoint, safe to log: the token is never part of it, and the pixel id is digits only."""
+        if not isinstance(pixel_id, str) or not PIXEL_ID_PATTERN.match(pixel_id):
+            raise PipelineError(f"a pixel id must be digits only ({str(pixel_id)[:40]!r}); check FB_PIXEL_ID and the events config's pixel_routes")
         return f"{self.base_url}/{self.api_version}/{pixel_id}/events"
 
     def _body(self, events: list[dict]) -> dict:
@@ -139,18 +190,39 @@ class ConversionsApiClient:
         return body
 
     def _post(self, pixel_id: str, events: list[dict]) -> _Response:
+        """One request with a total deadline (connect, send and every byte of the answer) and a cap
+        on the answer's size: a server that trickles or floods cannot hold the run."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout_seconds
+
+        def took() -> int:
+            return int((time.perf_counter() - started) * 1000)
+
         try:
-            resp = self._http.post(self.url(pixel_id), json={**self._body(events), "access_token": self._token})
+            with self._http.stream("POST", self.url(pixel_id),
+                                   json={**self._body(events), "access_token": self._token}) as resp:
+                chunks, size = [], 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        return _Response(resp.status_code, None, dict(resp.headers), duration_ms=took(),
+                                         network_error=f"answer larger than {MAX_ANSWER_BYTES:,} bytes (not read)")
+                    if time.monotonic() > deadline:
+                        return _Response(resp.status_code, None, dict(resp.headers), duration_ms=took(),
+                                         network_error=f"no complete answer within {self.timeout_seconds:g}s")
+                raw = b"".join(chunks)
+                status, headers = resp.status_code, dict(resp.headers)
         except httpx.HTTPError as exc:
             return _Response(None, None, network_error=self.redact(f"{type(exc).__name__}: {exc}")[:300],
-                             duration_ms=int((time.perf_counter() - started) * 1000))
+                             duration_ms=took())
         try:
-            body = resp.json()
-        except ValueError:  # not JSON: a proxy or gateway answered; a 2xx or 5xx one is worth retrying
-            body = {"error": {"message": f"HTTP {resp.status_code}, not JSON: " + self.redact(resp.text[:200]),
-                              "code": None, "is_transient": resp.status_code < 300 or resp.status_code >= 500}}
-        return _Response(resp.status_code, body, dict(resp.headers), duration_ms=int((time.perf_counter() - started) * 1000))
+            body = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):  # not JSON: a proxy or gateway answered; a 2xx or 5xx one is worth retrying
+            text = self.redact(raw.decode("utf-8", "replace"))
+            body = {"error": {"message": f"HTTP {status}, not JSON: " + text[:200],
+                              "code": None, "is_transient": status < 300 or status >= 500}}
+        return _Response(status, body, headers, duration_ms=took())
 
     def _backoff(self, attempt: int, kind: str, headers: dict) -> float:
         with self._lock:
@@ -173,12 +245,14 @@ class ConversionsApiClient:
 
     # --- sending ---------------------------------------------------------------------------
     def dry_run(self, pixel_id: str, events: list[tuple[str, dict]], on_attempt: Callable[[Attempt], None]) -> str:
+        if self.dry_run_dir is None:
+            raise PipelineError("a dry run writes request bodies to a folder: set the capi resource's dry_run_dir")
         batch_id = uuid.uuid4().hex
-        assert self.dry_run_dir is not None
-        folder = self.dry_run_dir / pixel_id
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.dry_run_dir / pixel_id  # url() below has checked the pixel id is digits only
         body = self._body([payload for _, payload in events])
-        (folder / f"{batch_id}.json").write_text(json.dumps({"url": self.url(pixel_id), "body": body}, indent=1))
+        text = json.dumps({"url": self.url(pixel_id), "body": body}, indent=1)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{batch_id}.json").write_text(self.redact(text))
         on_attempt(Attempt(batch_id, 1, len(events), "dry_run", started_at=time.time()))
         return batch_id
 
@@ -186,43 +260,66 @@ class ConversionsApiClient:
              on_attempt: Callable[[Attempt], None]) -> dict[str, EventOutcome]:
         """Send ``(event_id, payload)`` pairs as one batch; bisect it when Meta refuses an event in it.
 
-        Returns an outcome per event id: accepted, rejected (with Meta's error) or pending (retries
-        exhausted; a later run finishes it). Raises :class:`FatalApiError` for token or permission errors.
+        An event is accepted only when the answer is a JSON object whose ``events_received``
+        equals the events sent; a batch whose count differs is split until each part is confirmed
+        (Meta deduplicates on event_id, so a resend is safe). Returns an outcome per event id:
+        accepted, rejected (with Meta's error) or pending (retries exhausted or stopped; a later run
+        finishes it). Raises :class:`FatalApiError` for token, permission or redirect errors.
         """
         batch_id = uuid.uuid4().hex
         payloads = [p for _, p in events]
         started = time.monotonic()
         attempt = 0
         while True:
+            if self.stopping.is_set():
+                return _pending(events, batch_id, attempt, "stopped")
             attempt += 1
             resp = self._post(pixel_id, payloads)
-            kind = classify(resp)
-            err = (resp.body or {}).get("error") or {} if resp.body else {}
+            kind = classify(resp, len(events))
+            body = resp.body if isinstance(resp.body, dict) else {}
+            err = body.get("error") if isinstance(body.get("error"), dict) else {}
+            received = confirmed(body)
+            message = err.get("message") or resp.network_error
+            if kind == "unverified":
+                message = f"HTTP {resp.status} answer did not confirm {len(events)} event(s): {describe_answer(resp.body)}"
+            elif kind == "redirect":
+                message = f"HTTP {resp.status} redirect to {resp.headers.get('location', '?')[:200]}"
+            messages = body.get("messages") if kind == "ok" else None
             record = Attempt(batch_id, attempt, len(events), outcome="accepted" if kind == "ok" else kind,
                              http_status=resp.status, duration_ms=resp.duration_ms, started_at=time.time(),
-                             events_received=(resp.body or {}).get("events_received") if kind == "ok" else None,
-                             messages=(resp.body or {}).get("messages") if kind == "ok" else None,
-                             fbtrace_id=(resp.body or {}).get("fbtrace_id") or err.get("fbtrace_id"),
-                             error_code=err.get("code"), error_subcode=err.get("error_subcode"),
-                             error_message=self.redact(err.get("message") or resp.network_error))
+                             events_received=received,
+                             messages=json.loads(self.redact(json.dumps(messages, default=str)))
+                             if messages is not None else None,
+                             fbtrace_id=self.redact(_text(body.get("fbtrace_id") or err.get("fbtrace_id")))
+                             if (body.get("fbtrace_id") or err.get("fbtrace_id")) else None,
+                             error_code=_int(err.get("code")), error_subcode=_int(err.get("error_subcode")),
+                             error_message=self.redact(_text(message))[:2000] if message else None)
+            if record.fbtrace_id:
+                record.fbtrace_id = record.fbtrace_id[:64]
             if kind == "invalid" and len(events) > 1:
                 record.outcome = "split"
             elif kind == "invalid":
                 record.outcome = "rejected"
+            elif kind == "unverified" and len(events) > 1 and received is not None:
+                record.outcome = "split"
             elif resp.network_error is not None:
                 record.outcome = "network_error"
             on_attempt(record)
             if kind == "ok":
                 return {eid: EventOutcome("accepted", batch_id, attempt, fbtrace_id=record.fbtrace_id)
                         for eid, _ in events}
+            if kind == "redirect":
+                raise FatalApiError(f"the Graph API answered with a redirect (HTTP {resp.status}) to "
+                                    f"{self.redact(resp.headers.get('location', '?'))[:120]}; set FB_GRAPH_BASE_URL "
+                                    "to the final https URL")
             if kind == "fatal":
                 raise FatalApiError(_fatal_message(err, pixel_id, self.redact))
-            if kind == "invalid":
+            if record.outcome == "split" or kind == "invalid":
                 if len(events) == 1:
                     return {events[0][0]: EventOutcome(
                         "rejected", batch_id, attempt, reason=f"meta_error_{err.get('code')}"
                         + (f"_{err.get('error_subcode')}" if err.get("error_subcode") else ""),
-                        error_code=err.get("code"), error_subcode=err.get("error_subcode"),
+                        error_code=record.error_code, error_subcode=record.error_subcode,
                         error_message=record.error_message, fbtrace_id=record.fbtrace_id)}
                 mid = len(events) // 2
                 out = self.send(pixel_id, events[:mid], on_attempt)
@@ -232,19 +329,24 @@ class ConversionsApiClient:
                 return out
             delay = self._backoff(attempt, kind, resp.headers)
             if attempt >= self.max_attempts or time.monotonic() - started + delay > self.max_retry_seconds:
-                reason = f"retries_exhausted:{record.outcome}"
-                return {eid: EventOutcome("pending", batch_id, attempt, reason=reason,
-                                          error_code=record.error_code, error_message=record.error_message)
-                        for eid, _ in events}
-            time.sleep(delay)
+                return _pending(events, batch_id, attempt, f"retries_exhausted:{record.outcome}", record)
+            if self.stopping.wait(delay):
+                return _pending(events, batch_id, attempt, "stopped", record)
+
+
+def _pending(events, batch_id: str, attempts: int, reason: str, record: Attempt | None = None) -> dict:
+    return {eid: EventOutcome("pending", batch_id, attempts, reason=reason,
+                              error_code=record.error_code if record else None,
+                              error_message=record.error_message if record else None)
+            for eid, _ in events}
 
 
 def _fatal_message(err: dict, pixel_id: str, redact) -> str:
-    code, message = err.get("code"), redact(err.get("message") or "")
-    if code == 190:
+    code, message = err.get("code"), (redact(_text(err.get("message"))) or "")[:300]
+    if code == TOKEN_ERROR_CODE:
         return (f"Meta refused the access token (code 190: {message}); set FB_ACCESS_TOKEN to a valid, "
                 "unexpired system-user token for this pixel")
-    if err.get("error_subcode") == 33:
+    if err.get("error_subcode") == SUBCODE_OBJECT_MISSING:
         return f"pixel {pixel_id} does not exist or the token cannot use it (code 100/33); check FB_PIXEL_ID"
     return (f"Meta refused the request for pixel {pixel_id} (code {code}: {message}); grant the token's system "
             "user access to the pixel (ads_management)")

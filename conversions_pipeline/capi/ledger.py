@@ -150,8 +150,8 @@ def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutc
                             payload_hash=sent_hash, destination=destination))
 
 
-def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt) -> None:
-    row = {"batch_id": attempt.batch_id, "partition_date": day, "pixel_id": pixel_id, "attempt": attempt.attempt,
+def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> None:
+    row = {"destination": destination, "batch_id": attempt.batch_id, "partition_date": day, "pixel_id": pixel_id, "attempt": attempt.attempt,
            "events_sent": attempt.events_sent, "http_status": attempt.http_status,
            "events_received": attempt.events_received, "flagged": attempt.flagged, "outcome": attempt.outcome,
            "messages": json.dumps(attempt.messages) if attempt.messages is not None else None,

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from ..meta import MAX_EVENTS_PER_REQUEST, max_age_seconds
-from ..warehouse.engine import create_schema
+from ..warehouse.engine import verify_tables
 from ..warehouse.schema import capi_batches, capi_events, capi_suppression, server_events
 from . import ledger
 from .client import Attempt, ConversionsApiClient, FatalApiError
@@ -40,6 +40,8 @@ class UploadResult:
     destination: str = ""
     eligible: int = 0
     skipped_at_send: int = 0
+    timed_out: bool = False
+    """the upload's wall-clock bound was reached: what was not sent stays pending"""
     unencodable: list = field(default_factory=list)
     """(event_id, source_table, source_id) of events whose payload could not be encoded as JSON"""
 
@@ -90,14 +92,14 @@ def encodable(items: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], li
 
 def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch_size: int = 1000,
                max_in_flight: int = 4, force: bool = False, dry_run: bool = False, now: datetime | None = None,
-               progress=None, destination: str = "meta", log=None) -> UploadResult:
+               progress=None, destination: str = "meta", log=None, max_seconds: float = 3600.0) -> UploadResult:
     """Send the day's eligible events that Meta has not accepted yet, and record every outcome.
 
     A dry run writes the request bodies and changes no ledger status. Raises
     :class:`FatalApiError` (token, permission, unknown pixel) after recording what happened.
     """
     started = time.perf_counter()
-    create_schema(engine, [server_events, capi_events, capi_batches, capi_suppression])
+    verify_tables(engine, [server_events, capi_events, capi_batches, capi_suppression])
     batch_size = max(1, min(MAX_EVENTS_PER_REQUEST, batch_size))
     if not dry_run:
         ledger.sync_day(engine, day)
@@ -108,7 +110,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
     in_flight = threading.BoundedSemaphore(max(1, max_in_flight) * 2)  # bounded queue: memory stays flat
 
     def on_attempt(pixel: str, attempt: Attempt) -> None:
-        ledger.record_attempt(engine, day, pixel, attempt)
+        ledger.record_attempt(engine, day, pixel, attempt, result.destination)
         with lock:
             result.requests += 1
             result.retries += attempt.attempt > 1
@@ -151,13 +153,20 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
 
     futures = []
     buffers: dict[str, list[pd.DataFrame]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="capi-upload") as pool:
-        def submit(pixel: str, rows: pd.DataFrame) -> None:
-            in_flight.acquire()
-            futures.append(pool.submit(send, pixel, rows))
+    deadline = time.monotonic() + max_seconds
+    stop_error: BaseException | None = None
+    pool = ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="capi-upload")
 
+    def submit(pixel: str, rows: pd.DataFrame) -> None:
+        in_flight.acquire()
+        futures.append(pool.submit(send, pixel, rows))
+
+    try:
         for page in ledger.to_send(engine, day, force=force):
             if stop.is_set():
+                break
+            if time.monotonic() > deadline:
+                result.timed_out = True
                 break
             # Meta refuses a whole request for one stale event: re-check the age at send time.
             limit = page["action_source"].map(max_age_seconds)
@@ -174,14 +183,26 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
                 if len(buffered):
                     buffers[pixel] = [buffered]
         for pixel, rest in buffers.items():
-            if not stop.is_set():
+            if not stop.is_set() and not result.timed_out:
                 submit(pixel, pd.concat(rest, ignore_index=True))
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        stop_error = next((f.exception() for f in done if f.exception() is not None), None)
-        if stop_error is not None:
-            stop.set()
-            for f in futures:
-                f.cancel()
+        pending = set(futures)
+        while pending:  # wait in short steps, so the upload's wall-clock bound holds
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            stop_error = next((f.exception() for f in done if f.exception() is not None), None)
+            if stop_error is not None:
+                break
+            if time.monotonic() > deadline and not result.timed_out:
+                result.timed_out = True
+                client.stop()  # retry waits end; what is in flight finishes within its request deadline
+    except BaseException:  # SIGINT/SIGTERM (KeyboardInterrupt, Dagster's interrupt): stop cleanly
+        stop.set()
+        client.stop()
+        pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests end within their deadline
+        raise
+    if stop_error is not None:
+        stop.set()
+        client.stop()
+    pool.shutdown(wait=True, cancel_futures=True)
     _summarize(engine, result)
     result.seconds = time.perf_counter() - started
     if stop_error is not None:

@@ -5,7 +5,7 @@ import warnings
 
 import dagster as dg
 
-from .. import settings
+from ..capi.resource import ConversionsApiResource
 from ..extract.assets import extract_key
 from ..warehouse.resource import WarehouseResource
 from .config import FORMAT_TABLES, EventsConfig
@@ -54,9 +54,10 @@ def build_events_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                     "eligible, or skipped with its reason. Hashed customer information only.",
     )
     def server_events(context: dg.AssetExecutionContext, config: EventsConfig,
-                      warehouse: WarehouseResource) -> dg.MaterializeResult:
+                      warehouse: WarehouseResource, capi: ConversionsApiResource) -> dg.MaterializeResult:
         day = context.partition_time_window.start.date()
-        result = build_day(warehouse.get_engine(), day, config, settings.fb_pixel_id(), partitions.timezone)
+        # the pixel comes from the resource that uploads, so events and upload cannot disagree
+        result = build_day(warehouse.get_engine(), day, config, capi.default_pixel(), partitions.timezone)
         context.log.info(f"{day}: {result.events} events, {dict(result.by_status)}")
         return dg.MaterializeResult(metadata=_metadata(result))
 

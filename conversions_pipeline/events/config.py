@@ -10,6 +10,7 @@ import yaml
 from pydantic import Field, field_validator
 
 from ..errors import PipelineError
+from ..meta import PIXEL_ID_PATTERN, check_event_name
 from .names import canonical_event_name
 
 FORMATS = ("calls", "texts", "forms", "orders")
@@ -22,6 +23,13 @@ class PixelRoute(dg.Config):
     pixel_id: str
     format: str | None = None
     company_id: str | None = None
+
+    @field_validator("pixel_id")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if not PIXEL_ID_PATTERN.match(value or ""):
+            raise ValueError("pixel_routes: a pixel id is digits only, as Events Manager shows it")
+        return value
 
 
 class EventsConfig(dg.Config):
@@ -57,7 +65,20 @@ class EventsConfig(dg.Config):
     @field_validator("call_event", "text_event", "form_event", "order_event", "qualified_event")
     @classmethod
     def _canonical(cls, value: str | None) -> str | None:
-        return None if value is None else canonical_event_name(value)
+        if value is None:
+            return None
+        name = canonical_event_name(value)
+        problem = check_event_name(name)
+        if problem:
+            raise ValueError(f"event name '{name[:60]}' {problem}")
+        return name
+
+    @field_validator("pixel_id")
+    @classmethod
+    def _pixel(cls, value: str | None) -> str | None:
+        if value is not None and not PIXEL_ID_PATTERN.match(value):
+            raise ValueError("pixel_id is digits only, as Events Manager shows it")
+        return value
 
     def enabled(self, fmt: str) -> bool:
         return getattr(self, f"send_{fmt}")
@@ -82,4 +103,8 @@ class EventsConfig(dg.Config):
         unknown = sorted(set(data) - set(type(self).model_fields))
         if unknown:
             raise PipelineError(f"events config file {path} has unknown setting(s) {', '.join(unknown)}")
-        return type(self)(**{**self.model_dump(exclude={"config_file"}), **data})
+        try:
+            return type(self)(**{**self.model_dump(exclude={"config_file"}), **data})
+        except ValueError as exc:  # pydantic's ValidationError: one line per problem
+            problems = "; ".join(e.get("msg", "") for e in getattr(exc, "errors", lambda: [])()) or str(exc)
+            raise PipelineError(f"events config file {path}: {problems}") from None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
-from ..warehouse.engine import create_schema, verify_tables
+from ..warehouse.engine import verify_tables
 from ..warehouse.io import bulk_insert, read_frame
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
 from ..meta import USER_DATA_KEYS
@@ -44,8 +44,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     config = config.resolved()
     now = now or datetime.now(timezone.utc)
     staged_tables = [STAGED_TABLES[t] for t in FORMAT_TABLES.values()] + [STAGED_TABLES["web_sessions"]]
-    create_schema(engine, [server_events, capi_suppression, stg_order_items, *staged_tables])
-    verify_tables(engine, [server_events])
+    verify_tables(engine, [server_events, capi_suppression, stg_order_items, *staged_tables])
     start, end = day_bounds_utc(day, timezone_name)
     sessions_t = STAGED_TABLES["web_sessions"]
     window = timedelta(minutes=config.session_window_minutes)

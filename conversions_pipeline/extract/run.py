@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
-from ..warehouse.engine import create_schema, reflect_columns, time_kind, verify_tables
+from ..warehouse.engine import reflect_columns, time_kind, verify_tables
 from ..warehouse.io import DEFAULT_CHUNK_ROWS, bulk_insert, iter_day
 from ..warehouse.schema import (SOURCE_TABLES, STAGED_TABLES, UPDATED_AT, UPDATED_AT_COLUMNS, order_items,
                                 stg_order_items, time_column)
@@ -53,8 +53,7 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
     that is not a timestamp never lands in a day and is counted.
     """
     table, staged = SOURCE_TABLES[source], STAGED_TABLES[source]
-    verify_tables(engine, [table] + ([order_items] if source == "orders" else []))
-    create_schema(engine, [staged] + ([stg_order_items] if source == "orders" else []))
+    verify_tables(engine, [table, staged] + ([order_items, stg_order_items] if source == "orders" else []))
     start, end = day_bounds_utc(day, timezone_name)
     present = reflect_columns(engine, table)
     time_col = table.info["time_column"]

@@ -30,7 +30,7 @@ def create_warehouse_engine(url: str, schema: str | None = None) -> Engine:
         raise WarehouseError(f"WAREHOUSE_URL is not a valid SQLAlchemy URL; {SUPPORTED_HINT}") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {}
+    kwargs: dict = {"hide_parameters": True}  # row values (IPs, hashes) never reach an error or a log
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")  # the driver dagster-postgres installs
     if parsed.get_backend_name() == "postgresql":
@@ -123,6 +123,11 @@ def verify_tables(engine: Engine, tables) -> None:
                 )
             have = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
             missing = [c.name for c in table.columns if c.name not in have]
+            if missing and table.name not in SOURCE_TABLES and table.name != "order_items":
+                raise WarehouseError(
+                    f"the pipeline's table '{table.name}' lacks column(s) {', '.join(missing)} a newer release "
+                    "added; run `conversions-pipeline init-db` to add them"
+                )
             if missing:
                 raise WarehouseError(
                     f"table '{table.name}' lacks column(s) {', '.join(missing)}; "

@@ -359,3 +359,8 @@ capi_batches = Table(
     Column("destination", String(16), comment="meta, emulator or dry_run"),
 )
 Index("ix_capi_batches_day", capi_batches.c.partition_date)
+
+
+PIPELINE_TABLES: tuple[Table, ...] = (*STAGED_TABLES.values(), stg_order_items, server_events, capi_suppression,
+                                      capi_events, capi_batches)
+"""The tables the pipeline writes (created and migrated by ``init-db``, never by a run)."""

@@ -346,7 +346,8 @@ def generate_day(day: date, per_day: int, seed: int = 0) -> dict[str, pd.DataFra
     # most visitors who get no pool number see the static number of their source, as real accounts
     # show it on every page: a call to it cannot be tied to any one of them
     static = rng.random(k) < 0.6
-    other.loc[static, "tracking_phone_number"] = tracking_number(
+    if static.any():
+        other.loc[static, "tracking_phone_number"] = tracking_number(
         other["company_id"].to_numpy(object)[static], other["source"].to_numpy(object)[static])
     sessions = pd.concat([sessions, _sessions(rng, _ids("SEX", seed, day, k), _times(rng, day, k), other)], ignore_index=True)
 
@@ -483,7 +484,7 @@ def _orders(rng: np.random.Generator, day: date, seed: int, n: int) -> tuple[pd.
 def seed_days(engine: Engine, days: int, per_day: int, end_date: date, seed: int = 0,
               progress=None) -> SeedReport:
     """Generate and load ``days`` days ending at ``end_date``; each day replaces what was there."""
-    create_schema(engine, tables=list(ALL_SOURCE_TABLES))
+    create_schema(engine)  # seeding is a setup step, like init-db: the pipeline's own tables too
     counts: dict[str, int] = {t.name: 0 for t in ALL_SOURCE_TABLES}
     span = [end_date - timedelta(days=i) for i in range(days - 1, -1, -1)]
     for day in span:
