@@ -105,8 +105,8 @@ def run_days(days: list[date], verbose: bool = False) -> int:
     from .warehouse.engine import verify_tables
     from .warehouse.schema import ALL_SOURCE_TABLES, PIPELINE_TABLES
 
-    destination = settings.validate()  # every setting, before any work
     engine, shown = _engine()
+    destination = settings.validate()  # every setting, before any work
     verify_tables(engine, [*ALL_SOURCE_TABLES, *PIPELINE_TABLES])  # one clear line before any run starts
     _say(f"destination: {destination.describe()}; warehouse: {shown}")
     defs = build_definitions()

@@ -72,7 +72,7 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                 context.log.info(f"{day}: {result.sent} events sent so far in {result.requests} requests")
 
         target = capi.target()
-        with capi.client() as client:
+        with warehouse.day_lock(day, "upload", log=context.log.warning), capi.client() as client:
             context.log.info(f"uploading {day} to {target.describe()}")
             result = upload_day(warehouse.get_engine(), client, day, batch_size=capi.batch_size,
                                 max_in_flight=capi.max_in_flight, force=config.force, dry_run=config.dry_run,

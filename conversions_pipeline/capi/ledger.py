@@ -80,18 +80,22 @@ def sync_day(engine: Engine, day: date) -> None:
              "status", "reason", "match_keys", "attempts", "updated_at", "first_seen_at"], rows))
 
 
-def _to_send(force: bool):
+def _to_send(force: bool, destination: str | None):
     """Which of the day's eligible events go out: never sent or pending, skipped before and
-    eligible now, rejected with a changed payload; with ``force`` also accepted and rejected ones.
-    The same rule holds before the ledger is synced, so a dry run needs no ledger writes."""
+    eligible now, rejected with a changed payload, accepted by another destination (the emulator's
+    acceptance never counts for Meta); with ``force`` also accepted and rejected ones. The same
+    rule holds before the ledger is synced, so a dry run needs no ledger writes."""
     ce, se = capi_events, server_events
     statuses = ["pending", "skipped"] + (["accepted", "rejected"] if force else [])
+    elsewhere = (sa.and_(ce.c.status == "accepted", ce.c.destination.is_not(None), ce.c.destination != destination)
+                 if destination else sa.false())
     return sa.and_(se.c.status == "eligible", sa.or_(
-        ce.c.status.is_(None), ce.c.status.in_(statuses),
+        ce.c.status.is_(None), ce.c.status.in_(statuses), elsewhere,
         sa.and_(ce.c.status == "rejected", ce.c.payload_hash.is_not(None), ce.c.payload_hash != se.c.payload_hash)))
 
 
-def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_000) -> Iterator[pd.DataFrame]:
+def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_000,
+            destination: str | None = None) -> Iterator[pd.DataFrame]:
     """The day's events that still have to reach Meta, page by page (keyset pagination, so memory
     stays flat and no read transaction is held open while outcomes are written)."""
     last: tuple[str, str] | None = None
@@ -99,7 +103,7 @@ def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_
         query = (sa.select(server_events)
                  .outerjoin(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
                                                  capi_events.c.event_id == server_events.c.event_id))
-                 .where(server_events.c.partition_date == day, _to_send(force))
+                 .where(server_events.c.partition_date == day, _to_send(force, destination))
                  .order_by(server_events.c.pixel_id, server_events.c.event_id)
                  .limit(page_rows))
         if last is not None:

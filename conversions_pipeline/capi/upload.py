@@ -162,7 +162,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
         futures.append(pool.submit(send, pixel, rows))
 
     try:
-        for page in ledger.to_send(engine, day, force=force):
+        for page in ledger.to_send(engine, day, force=force, destination=None if dry_run else destination):
             if stop.is_set():
                 break
             if time.monotonic() > deadline:

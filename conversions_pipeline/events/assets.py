@@ -57,7 +57,8 @@ def build_events_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                       warehouse: WarehouseResource, capi: ConversionsApiResource) -> dg.MaterializeResult:
         day = context.partition_time_window.start.date()
         # the pixel comes from the resource that uploads, so events and upload cannot disagree
-        result = build_day(warehouse.get_engine(), day, config, capi.default_pixel(), partitions.timezone)
+        with warehouse.day_lock(day, "events", log=context.log.warning):
+            result = build_day(warehouse.get_engine(), day, config, capi.default_pixel(), partitions.timezone)
         context.log.info(f"{day}: {result.events} events, {dict(result.by_status)}")
         return dg.MaterializeResult(metadata=_metadata(result))
 

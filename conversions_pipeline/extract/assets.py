@@ -88,9 +88,10 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
             def progress(r: ExtractResult) -> None:
                 context.log.info(f"{source} {day}: {r.rows} rows staged ({r.chunks} chunks)")
 
-            result = extract_day(warehouse.get_engine(), source, day, partitions.timezone,
-                                 chunk_rows=config.chunk_rows, default_region=config.default_region,
-                                 progress=progress)
+            with warehouse.day_lock(day, f"extract/{source}", log=context.log.warning):
+                result = extract_day(warehouse.get_engine(), source, day, partitions.timezone,
+                                     chunk_rows=config.chunk_rows, default_region=config.default_region,
+                                     progress=progress)
             if result.unreadable_in_table or result.unreadable_near_day:
                 context.log.warning(
                     f"{source}: {result.unreadable_in_table} row(s) of the table and {result.unreadable_near_day} "
