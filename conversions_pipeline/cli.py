@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from datetime import date, timedelta
 
@@ -70,16 +72,35 @@ def _instance():
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def _failure_message(result) -> str:
+_INTERRUPTS = ("KeyboardInterrupt", "DagsterExecutionInterruptedError")
+
+
+def _step_error(result):
     for event in result.all_events:
         if event.is_step_failure:
-            error = event.step_failure_data.error
-            while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
-                error = error.cause
-            line = error.message.strip().splitlines()[0]
-            head, _, rest = line.partition(": ")
-            return f"{event.step_key}: {rest if head.endswith(error.cls_name) else line}"
-    return "the run failed"
+            return event.step_key, event.step_failure_data.error
+    return None, None
+
+
+def _interrupted(result) -> bool:
+    _, error = _step_error(result)
+    while error is not None:
+        if error.cls_name in _INTERRUPTS:
+            return True
+        error = error.cause
+    return False
+
+
+def _failure_message(result) -> str:
+    step, error = _step_error(result)
+    if error is None:
+        return "the run failed"
+    while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    line = lines[0] if lines else error.cls_name
+    head, _, rest = line.partition(": ")
+    return f"{step}: {(rest or line) if head.endswith(error.cls_name) else line}"
 
 
 def _upload_line(meta) -> str:
@@ -121,6 +142,8 @@ def run_days(days: list[date], verbose: bool = False) -> int:
         result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
                                         run_config=run_config)
         took = time.perf_counter() - started
+        if not result.success and _interrupted(result):
+            raise KeyboardInterrupt(f"{key} interrupted")
         if not result.success:
             failed += 1
             _say(f"[{n}/{len(keys)}] {key} FAILED after {took:.1f}s: {_failure_message(result)}")
@@ -221,13 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a scheduler stopping us) stops as cleanly as Ctrl-C: in-flight events stay pending
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: what was not confirmed stays pending in the ledger; run the day again to finish it",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -291,3 +291,47 @@ def test_two_concurrent_runs_of_one_day_send_everything_once(warehouse_url, tmp_
     led = read_frame(engine, sa.select(capi_events.c.status))
     assert int((led["status"] == "accepted").sum()) == eligible
     engine.dispose()
+
+
+def test_sigterm_stops_a_run_within_seconds_and_loses_nothing(tmp_path):
+    day = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    env = {**os.environ, "WAREHOUSE_URL": url, "CAPI_DESTINATION": "emulator", "PARTITIONS_START_DATE": "2026-01-01"}
+    env.pop("DAGSTER_HOME", None)
+    cli = [sys.executable, "-m", "conversions_pipeline.cli"]
+    subprocess.run([*cli, "seed", "--days", "1", "--per-day", "3000", "--end-date", day], env=env, check=True,
+                   capture_output=True)
+    engine = sa.create_engine(url)
+    with running_emulator(EmulatorConfig(latency_ms=2500)) as server:
+        env["FB_GRAPH_BASE_URL"] = server.base_url
+        run = subprocess.Popen([*cli, "run", "--date", day], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until the upload has started sending
+            with engine.connect() as conn:
+                if sa.inspect(conn).has_table("capi_batches") and conn.execute(
+                        sa.select(sa.func.count()).select_from(capi_events)).scalar_one():
+                    break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        run.send_signal(__import__("signal").SIGTERM)
+        out, err = run.communicate(timeout=60)
+        stopped_in = time.monotonic() - signalled
+        received = httpx.get(server.base_url + "/_emulator/stats").json()["events"]
+    assert run.returncode == 130 and "interrupted" in err and stopped_in < 12, (out, err)
+    led = read_frame(engine, sa.select(capi_events.c.status))["status"].value_counts().to_dict()
+    eligible = read_frame(engine, sa.select(server_events.c.status))["status"].eq("eligible").sum()
+    assert led.get("pending", 0) > 0 and led.get("accepted", 0) + led.get("pending", 0) == eligible
+    assert led.get("accepted", 0) <= received  # nothing is marked accepted that the API did not receive
+
+
+def test_database_errors_never_carry_row_values(engine):
+    put_events(engine, 1)
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        with engine.begin() as conn:
+            conn.execute(capi_events.insert(), [{"partition_date": DAY, "pixel_id": "555", "event_id": "e",
+                                                 "event_name": "Lead", "source_table": "calls", "source_id": "x",
+                                                 "status": "pending", "updated_at": None,
+                                                 "error_message": "203.0.113.77"}])
+    assert "203.0.113.77" not in str(caught.value)

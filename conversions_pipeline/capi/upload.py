@@ -197,7 +197,8 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
     except BaseException:  # SIGINT/SIGTERM (KeyboardInterrupt, Dagster's interrupt): stop cleanly
         stop.set()
         client.stop()
-        pool.shutdown(wait=True, cancel_futures=True)  # in-flight requests end within their deadline
+        client.close()  # in-flight requests end now; their events stay pending (Meta deduplicates a resend)
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     if stop_error is not None:
         stop.set()
