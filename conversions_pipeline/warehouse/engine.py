@@ -48,9 +48,24 @@ def create_warehouse_engine(url: str, schema: str | None = None) -> Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "handle_error", _without_row_values)
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})
     return engine
+
+
+class DatabaseMessage(Exception):
+    """The database's error, first line only: PostgreSQL's DETAIL ("Failing row contains (...)",
+    "Key (ip)=(...)") repeats row values, which must not reach logs or Dagster's event log."""
+
+
+def _without_row_values(context):
+    orig = context.original_exception
+    if context.sqlalchemy_exception is None or not isinstance(context.sqlalchemy_exception, sa.exc.DBAPIError):
+        return None
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return type(context.sqlalchemy_exception)(context.statement, None, DatabaseMessage(f"{type(orig).__name__}: {first}"),
+                                              hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
