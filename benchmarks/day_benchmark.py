@@ -31,7 +31,8 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="day_benchmark_")
     os.environ["WAREHOUSE_URL"] = args.url or f"sqlite:///{tmp}/warehouse.db"
     for name in ("FB_PIXEL_ID", "FB_ACCESS_TOKEN", "FB_GRAPH_BASE_URL"):
-        os.environ.pop(name, None)  # the embedded emulator
+        os.environ.pop(name, None)
+    os.environ["CAPI_DESTINATION"] = "emulator"  # the embedded emulator
 
     import dagster as dg
 
