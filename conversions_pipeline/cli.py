@@ -91,7 +91,23 @@ def _interrupted(result) -> bool:
     return False
 
 
+def _failed_checks(result) -> list[str]:
+    """Failed quality checks of a run, one line each: which check, and why."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                severity = getattr(evaluation.severity, "value", evaluation.severity)
+                lines.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed "
+                             f"({severity}): {evaluation.description or ''}"[:400])
+    return lines
+
+
 def _failure_message(result) -> str:
+    blocking = [line for line in _failed_checks(result) if "(ERROR)" in line]
+    if blocking:
+        return blocking[0] + "; the day's later steps did not run"
     step, error = _step_error(result)
     if error is None:
         return "the run failed"
@@ -152,6 +168,8 @@ def run_days(days: list[date], verbose: bool = False) -> int:
                 for m in result.get_asset_materialization_events()}
         rows = [f"{k.split('/')[-1]} {v['rows'].value:,}" for k, v in meta.items() if "rows" in v]
         _say(f"[{n}/{len(keys)}] {key} done in {took:.1f}s: extracted " + ", ".join(sorted(rows)))
+        for line in _failed_checks(result):
+            _say("    " + line)
         if "upload/capi_events" in meta:
             _say("    " + _upload_line(meta["upload/capi_events"]))
     return 1 if failed else 0
@@ -248,11 +266,24 @@ def _interrupt(signum, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _unraisable(hook):
+    """An interrupt raised while Python ran a finalizer is printed and dropped ("Exception ignored
+    in ..."): deliver the signal again, so a stop request is never lost."""
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, (KeyboardInterrupt,)) or \
+                type(unraisable.exc_value).__name__ in _INTERRUPTS:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        hook(unraisable)
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a scheduler stopping us) stops as cleanly as Ctrl-C: in-flight events stay pending
         signal.signal(signal.SIGTERM, _interrupt)
+        sys.unraisablehook = _unraisable(sys.unraisablehook)
     try:
         return args.func(args)
     except PipelineError as exc:

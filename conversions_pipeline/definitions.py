@@ -16,6 +16,7 @@ from .capi.resource import ConversionsApiResource
 from .events.assets import build_events_asset
 from .extract.assets import build_extract_assets, source_specs
 from .partitions import daily_partitions
+from .quality.checks import QualityResource, build_quality_checks
 from .warehouse.resource import WarehouseResource
 
 DAILY_JOB = "daily_conversions"
@@ -46,9 +47,10 @@ def build_definitions() -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[*source_specs(), *extract_assets, events_asset, upload_asset],
+        asset_checks=build_quality_checks(partitions),
         jobs=[daily_job],
         schedules=[dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=3, minute_of_hour=15)],
-        resources={"warehouse": warehouse, "capi": capi_resource()},
+        resources={"warehouse": warehouse, "capi": capi_resource(), "quality": QualityResource()},
     )
 
 

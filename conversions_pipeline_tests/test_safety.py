@@ -319,7 +319,7 @@ def test_sigterm_stops_a_run_within_seconds_and_loses_nothing(tmp_path):
         out, err = run.communicate(timeout=60)
         stopped_in = time.monotonic() - signalled
         received = httpx.get(server.base_url + "/_emulator/stats").json()["events"]
-    assert run.returncode == 130 and "interrupted" in err and stopped_in < 12, (out, err)
+    assert run.returncode == 130 and "interrupted" in err and stopped_in < 12, (out, err[-3000:])
     led = read_frame(engine, sa.select(capi_events.c.status))["status"].value_counts().to_dict()
     eligible = read_frame(engine, sa.select(server_events.c.status))["status"].eq("eligible").sum()
     assert led.get("pending", 0) > 0 and led.get("accepted", 0) + led.get("pending", 0) == eligible

@@ -26,7 +26,7 @@ from .merge import merge_sessions
 GOOD_LEAD = ("good_lead", "previously_marked_good_lead")
 EVENT_COLUMNS = ("pixel_id", "event_id", "event_name", "event_time", "action_source", "user_data", "custom_data",
                  "options", "event_source_url", "source_table", "source_id", "merged_session_id", "session_tie",
-                 "match_keys", "status", "reason", "note", "payload_hash")
+                 "facebook_credited", "match_keys", "status", "reason", "note", "payload_hash")
 
 _TIME = {"calls": "start_time", "texts": "created_at", "forms": "submitted_at", "orders": "created_at"}
 
@@ -127,10 +127,23 @@ def _leads(fmt: str, rows: pd.DataFrame) -> pd.DataFrame:
         "value_text": _col(rows, "value"), "order_status": _col(rows, "status"), "channel": _col(rows, "channel"),
         "currency": _col(rows, "currency"), "total": _col(rows, "total"),
         "region_country": _col(rows, "region_country"), "region_state": _col(rows, "region_state"),
+        "attribution": _attribution_text(rows),
     })
     for key in HASHED_KEYS:
         lead[key] = _col(rows, key)
     return lead.reset_index(drop=True)
+
+
+FACEBOOK_PATTERN = r"(?i)facebook|instagram|\bfb\b|\bmeta\b|\big\b"
+"""Source, medium or campaign text that says a lead came from Facebook (or Instagram) ads."""
+
+
+def _attribution_text(rows: pd.DataFrame) -> pd.Series:
+    text = pd.Series("", index=rows.index, dtype=object)
+    for name in ("source", "medium", "campaign", "utm_source", "utm_medium"):
+        if name in rows.columns:
+            text = text + " " + rows[name].fillna("").astype(str)
+    return text.to_numpy()
 
 
 def _contents(items: pd.DataFrame) -> dict[str, dict]:
@@ -206,6 +219,10 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
     leads["client_ip_address"] = leads["own_ip"].where(leads["own_ip"].notna(), leads["session_client_ip_address"])
     leads["client_user_agent"] = leads["own_ua"].where(leads["own_ua"].notna(), leads["session_client_user_agent"])
     leads["event_source_url"] = leads["own_url"].where(leads["own_url"].notna(), leads["session_landing_page_url"])
+    # the source system credits Facebook: its source/medium/campaign say so, or a click id came with the lead
+    says_facebook = pd.Series(leads["attribution"], index=leads.index).astype(str).str.contains(FACEBOOK_PATTERN)
+    leads["facebook_credited"] = (says_facebook | leads["fbclid"].notna() | leads["own_fbc"].notna()
+                                  | leads["session_fbclid"].notna()).astype(bool)
 
     # action_source and its note
     fmt, channel = leads["format"], leads["channel"].astype("string").str.lower()

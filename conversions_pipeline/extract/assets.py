@@ -47,6 +47,8 @@ def source_specs() -> list[dg.AssetSpec]:
 def _metadata(result: ExtractResult, timezone: str) -> dict:
     meta: dict = {
         "rows": dg.MetadataValue.int(result.rows),
+        "source_rows": dg.MetadataValue.int(result.source_rows),
+        "dropped_rows": dg.MetadataValue.int(result.dropped_rows),
         "distinct_ids": dg.MetadataValue.int(result.distinct_ids),
         "duplicate_rows": dg.MetadataValue.int(result.duplicate_rows),
         "chunks": dg.MetadataValue.int(result.chunks),

@@ -38,6 +38,13 @@ class ExtractResult:
     unreadable_in_table: int = 0
     """rows of the whole table whose timestamp is NULL or not shaped like a date (in no day)"""
     unreadable_shapes: Counter = field(default_factory=Counter)
+    source_rows: int = 0
+    """the source's rows whose timestamp lies in the day"""
+
+    @property
+    def dropped_rows(self) -> int:
+        """rows of the day that were not staged (none by design: bad values are staged as NULL)"""
+        return self.source_rows - self.rows
 
     @property
     def duplicate_rows(self) -> int:
@@ -73,6 +80,7 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
                 result.unreadable_near_day += int(unreadable.sum())
                 result.unreadable_shapes.update(shape(v) for v in raw_time[unreadable].head(1000))
             chunk = chunk[~unreadable & (when >= start) & (when < end)]
+            result.source_rows += len(chunk)
             if chunk.empty:
                 continue
             rows, dropped = stage_frame(source, chunk, day, staged, default_region)

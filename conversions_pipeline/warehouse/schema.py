@@ -278,6 +278,8 @@ server_events = Table(
     Column("session_tie", String(32),
            comment="session_id or tracking_number (how the visit was tied), ambiguous_tracking_number (several "
                    "visits showed the number: not tied), empty (nothing to tie by)"),
+    Column("facebook_credited", Boolean,
+           comment="the source system credits Facebook (source, medium or campaign say so, or a click id came with it)"),
     Column("match_keys", String(200), comment="comma-separated user_data keys present"),
     Column("status", String(16), nullable=False, comment="eligible, or skipped"),
     Column("reason", String(100), comment="why skipped (spam, test, too_old, no_match_keys, ...)"),
@@ -361,6 +363,26 @@ capi_batches = Table(
 Index("ix_capi_batches_day", capi_batches.c.partition_date)
 
 
+# --- Quality: every expectation evaluated by the asset checks, per partition-day -------------------
+
+dq_results = Table(
+    "dq_results",
+    metadata,
+    Column("partition_date", Date, nullable=False, comment="partition-day the check ran on"),
+    Column("asset", String(64), nullable=False, comment="asset key, e.g. extract/calls or events/server_events"),
+    Column("check_name", String(64), nullable=False, comment="Dagster asset check: structure, coverage or delivery"),
+    Column("expectation", String(200), nullable=False, comment="GX expectation and the column(s) it looks at"),
+    Column("severity", String(8), nullable=False, comment="ERROR (blocks what follows) or WARN"),
+    Column("success", Boolean, nullable=False),
+    Column("observed_value", Text, comment="GX's observed value (a count, a share), or why the suite could not run"),
+    Column("unexpected_count", BigInteger),
+    Column("unexpected_percent", Numeric(9, 4, asdecimal=False)),
+    Column("examples", Text, comment="at most three unexpected values, masked (ids, or shapes such as 999-9999)"),
+    Column("run_id", String(64), comment="Dagster run id"),
+    Column("checked_at", DateTime, nullable=False, comment="UTC"),
+)
+Index("ix_dq_results_day", dq_results.c.partition_date, dq_results.c.asset, dq_results.c.check_name)
+
 PIPELINE_TABLES: tuple[Table, ...] = (*STAGED_TABLES.values(), stg_order_items, server_events, capi_suppression,
-                                      capi_events, capi_batches)
+                                      capi_events, capi_batches, dq_results)
 """The tables the pipeline writes (created and migrated by ``init-db``, never by a run)."""

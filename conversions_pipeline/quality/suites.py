@@ -1,0 +1,172 @@
+"""The expectation suites, defined in code (pure: frames in, GX expectations out).
+
+Each function takes the partition-day's rows and returns ``(suite name, frame, expectations)``.
+Structural expectations are ``critical`` (ERROR: a failure blocks what follows); coverage and
+delivery expectations are ``warning`` (WARN: recorded, never blocking), with thresholds from
+:class:`Thresholds`. Derived columns hold a value only for the rows a rule is about and NULL
+elsewhere: GX's column expectations skip NULLs, so each share is a share of the right rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import great_expectations.expectations as gxe
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ..events.build import valid_currency
+from ..meta import ACTION_SOURCES, FBC_PATTERN, HASHED_KEYS, MAX_FUTURE_SECONDS, max_age_seconds
+from .thresholds import Thresholds
+
+ERROR, WARN = "critical", "warning"
+HEX64 = r"^[0-9a-f]{64}$"
+EVENT_NAME_REGEX = r"^[A-Za-z0-9_][A-Za-z0-9_ \-]{0,49}$"
+STRONG_KEYS = ("em", "ph", "fbc", "external_id")
+
+
+def _where(mask: pd.Series, values) -> pd.Series:
+    """``values`` on the rows of ``mask``, NULL elsewhere (GX column expectations skip NULLs)."""
+    values = pd.Series(values, index=mask.index)
+    return values.astype(object).where(mask.to_numpy(), None)
+
+
+def _times(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, errors="coerce").astype("datetime64[us]")
+
+
+# --- extract/* ---------------------------------------------------------------------------------------
+
+def extract_structure(frame: pd.DataFrame, table: sa.Table, start: datetime, end: datetime,
+                      expected_rows: int | None):
+    time_col = table.info["time_column"]
+    frame = frame.assign(**{time_col: _times(frame[time_col])}) if time_col in frame else frame
+    expectations = [gxe.ExpectColumnToExist(column=c.name, severity=ERROR)
+                    for c in table.columns if c.name in ("partition_date", "id", time_col)]
+    expectations += [
+        gxe.ExpectColumnValuesToNotBeNull(column="id", severity=ERROR),
+        gxe.ExpectColumnValuesToNotBeNull(column=time_col, severity=ERROR),
+        gxe.ExpectColumnValuesToBeBetween(column=time_col, min_value=pd.Timestamp(start), max_value=pd.Timestamp(end),
+                                          strict_max=True, severity=ERROR),
+    ]
+    for key in HASHED_KEYS:
+        if key in table.c:
+            frame = frame.assign(**{key: frame[key].astype(object).where(frame[key].notna(), None)})
+            expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=key, regex=HEX64, severity=ERROR))
+    if expected_rows is not None:
+        expectations.append(gxe.ExpectTableRowCountToEqual(value=int(expected_rows), severity=ERROR))
+    return [(f"structure_{table.name}", frame, expectations)]
+
+
+def extract_coverage(frame: pd.DataFrame, table: sa.Table, thresholds: Thresholds):
+    dropped = frame["dropped_keys"].fillna("").astype(str) if "dropped_keys" in frame else pd.Series("", index=frame.index)
+    derived = pd.DataFrame({"id": frame["id"]}, index=frame.index)
+    expectations = [gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(
+        column="id", min_value=1 - thresholds.max_duplicate_share, severity=WARN)]
+    for key, share in (("ph", thresholds.min_phone_normalized), ("em", thresholds.min_email_normalized)):
+        if key in table.c:
+            attempted = frame[key].notna() | dropped.str.contains(f"(?:^|;){key}:", regex=True)
+            derived[f"{key}_normalized"] = _where(attempted, frame[key].notna())
+            expectations.append(gxe.ExpectColumnValuesToBeInSet(column=f"{key}_normalized", value_set=[True],
+                                                                mostly=share, severity=WARN))
+    if "currency" in frame:
+        derived["currency_valid"] = valid_currency(frame["currency"]).notna().astype(object)
+        expectations.append(gxe.ExpectColumnValuesToBeInSet(column="currency_valid", value_set=[True],
+                                                            mostly=thresholds.min_valid_currency_share,
+                                                            severity=WARN))
+    return [(f"coverage_{table.name}", derived, expectations)]
+
+
+# --- events/server_events ----------------------------------------------------------------------------
+
+_HASHED_PAIR = r'"(' + "|".join(HASHED_KEYS) + r')": "([^"]*)"'
+
+
+def _unhashed_key(user_data: pd.Series) -> pd.Series:
+    """Per event, the first hashed key whose value is not 64 lowercase hex characters, else NULL."""
+    pairs = user_data.fillna("").astype(str).str.extractall(_HASHED_PAIR)
+    if pairs.empty:
+        return pd.Series(None, index=user_data.index, dtype=object)
+    bad = pairs[~pairs[1].str.fullmatch(HEX64[1:-1])]
+    first = bad.groupby(level=0)[0].first()
+    return pd.Series(first, index=user_data.index).astype(object).where(lambda s: s.notna(), None)
+
+
+def events_structure(frame: pd.DataFrame, now: datetime):
+    eligible = frame["status"].eq("eligible")
+    age = int(now.timestamp()) - pd.to_numeric(frame["event_time"], errors="coerce")
+    limit = frame["action_source"].map(lambda s: max_age_seconds(s) if isinstance(s, str) else 0)
+    purchase = eligible & frame["event_name"].eq("Purchase")
+    custom = frame["custom_data"].fillna("").astype(str)
+    value = pd.to_numeric(custom.str.extract(r'"value": (-?[0-9.eE+-]+)')[0], errors="coerce")
+    currency = custom.str.extract(r'"currency": "([A-Za-z]*)"')[0]
+    derived = pd.DataFrame({
+        "pixel_id": frame["pixel_id"], "event_id": frame["event_id"], "event_name": frame["event_name"],
+        "action_source": frame["action_source"],
+        "time_in_window": _where(eligible, (age <= limit) & (-age <= MAX_FUTURE_SECONDS)),
+        "unhashed_key": _unhashed_key(frame["user_data"]),
+        "fbc": frame["user_data"].fillna("").astype(str).str.extract(r'"fbc": "([^"]*)"')[0].astype(object)
+        .where(lambda s: s.notna(), None),
+        "purchase_value_and_currency": _where(purchase, (value >= 0) & currency.fillna("").str.fullmatch("[A-Z]{3}")),
+        "eligible_match_keys": _where(eligible, frame["match_keys"].fillna("").astype(str)),
+    }, index=frame.index)
+    expectations = [
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["pixel_id", "event_id"], severity=ERROR),
+        gxe.ExpectColumnValuesToNotBeNull(column="event_id", severity=ERROR),
+        gxe.ExpectColumnValuesToMatchRegex(column="event_name", regex=EVENT_NAME_REGEX, severity=ERROR),
+        gxe.ExpectColumnValuesToBeInSet(column="action_source", value_set=sorted(ACTION_SOURCES), severity=ERROR),
+        gxe.ExpectColumnValuesToBeInSet(column="time_in_window", value_set=[True], severity=ERROR),
+        gxe.ExpectColumnValuesToBeNull(column="unhashed_key", severity=ERROR),
+        gxe.ExpectColumnValuesToMatchRegex(column="fbc", regex=FBC_PATTERN, severity=ERROR),
+        gxe.ExpectColumnValuesToBeInSet(column="purchase_value_and_currency", value_set=[True], severity=ERROR),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="eligible_match_keys", min_value=1, severity=ERROR),
+    ]
+    return [("structure_server_events", derived, expectations)]
+
+
+def events_coverage(frame: pd.DataFrame, thresholds: Thresholds):
+    eligible = frame["status"].eq("eligible")
+    keys = "," + frame["match_keys"].fillna("").astype(str) + ","
+    strong = np.logical_or.reduce([keys.str.contains(f",{k},", regex=False) for k in STRONG_KEYS])
+    credited = eligible & frame["facebook_credited"].fillna(False).astype(bool) if "facebook_credited" in frame \
+        else pd.Series(False, index=frame.index)
+    purchase = frame["event_name"].eq("Purchase")
+    derived = pd.DataFrame({
+        "strong_key": _where(eligible, strong),
+        "facebook_lead_click_id": _where(credited, keys.str.contains(",fbc,", regex=False)),
+        "purchase_currency": _where(purchase, frame["custom_data"].fillna("").astype(str)
+                                    .str.contains(r'"currency": "[A-Z]{3}"', regex=True)),
+    }, index=frame.index)
+    expectations = [
+        gxe.ExpectColumnValuesToBeInSet(column="strong_key", value_set=[True], mostly=thresholds.min_strong_key_share,
+                                        severity=WARN),
+        gxe.ExpectColumnValuesToBeInSet(column="facebook_lead_click_id", value_set=[True],
+                                        mostly=thresholds.min_facebook_click_id_share, severity=WARN),
+        gxe.ExpectColumnValuesToBeInSet(column="purchase_currency", value_set=[True],
+                                        mostly=thresholds.min_valid_currency_share, severity=WARN),
+    ]
+    return [("coverage_server_events", derived, expectations)]
+
+
+# --- upload/capi_events ------------------------------------------------------------------------------
+
+def upload_delivery(ledger: pd.DataFrame, batches: pd.DataFrame, thresholds: Thresholds):
+    sent = ledger["status"].isin(["accepted", "rejected", "pending"])
+    events = pd.DataFrame({"status": ledger["status"],
+                           "rejected": _where(sent, ledger["status"].eq("rejected"))}, index=ledger.index)
+    answered = pd.to_numeric(batches["http_status"], errors="coerce").between(200, 299) & \
+        batches["outcome"].isin(["accepted", "unverified"])
+    requests = pd.DataFrame({"events_received_equals_sent": _where(
+        answered, pd.to_numeric(batches["events_received"], errors="coerce").eq(batches["events_sent"]))},
+        index=batches.index)
+    return [
+        ("delivery_events", events, [
+            gxe.ExpectColumnValuesToNotBeInSet(column="status", value_set=["pending"], severity=WARN),
+            gxe.ExpectColumnValuesToBeInSet(column="rejected", value_set=[False],
+                                            mostly=1 - thresholds.max_rejected_share, severity=WARN),
+        ]),
+        ("delivery_requests", requests, [
+            gxe.ExpectColumnValuesToBeInSet(column="events_received_equals_sent", value_set=[True], severity=WARN),
+        ]),
+    ]
