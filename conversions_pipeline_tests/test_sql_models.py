@@ -32,6 +32,7 @@ def test_ledger_daily_outcomes(engine):
             + [_event(d1, 10, "calls", "Lead", "rejected", attempts=3)]
             + [_event(d1, 11, "calls", "Lead", "skipped", attempts=0)]
             + [_event(d1, 12, "calls", "Lead", "pending", attempts=2)]
+            + [_event(d1, 13, "calls", "Lead", "retracted")]
             + [_event(d1, 20, "orders", "Purchase", "accepted"),
                _event(d1, 21, "orders", "Purchase", "accepted", pixel="222")]
             + [_event(d2, 30, "calls", "Lead", "skipped", attempts=0)])
@@ -42,12 +43,12 @@ def test_ledger_daily_outcomes(engine):
     table = [(str(r["partition_date"])[:10], r["pixel_id"], r["source_table"], r["event_name"],
               int(r["candidate_events"]), int(r["sent_events"]), int(r["accepted_events"]),
               int(r["rejected_events"]), int(r["skipped_events"]), int(r["pending_events"]),
-              int(r["retried_events"])) for r in result]
+              int(r["retried_events"]), int(r["retracted_events"])) for r in result]
     assert table == [
-        ("2026-11-01", "111", "calls", "Lead", 8, 6, 5, 1, 1, 1, 2),
-        ("2026-11-01", "111", "orders", "Purchase", 1, 1, 1, 0, 0, 0, 0),
-        ("2026-11-01", "222", "orders", "Purchase", 1, 1, 1, 0, 0, 0, 0),
-        ("2026-11-02", "111", "calls", "Lead", 1, 0, 0, 0, 1, 0, 0),
+        ("2026-11-01", "111", "calls", "Lead", 9, 7, 5, 1, 1, 1, 2, 1),
+        ("2026-11-01", "111", "orders", "Purchase", 1, 1, 1, 0, 0, 0, 0, 0),
+        ("2026-11-01", "222", "orders", "Purchase", 1, 1, 1, 0, 0, 0, 0, 0),
+        ("2026-11-02", "111", "calls", "Lead", 1, 0, 0, 0, 1, 0, 0, 0),
     ]
 
 
@@ -81,3 +82,26 @@ def test_capi_request_health(engine):
          "accepted_requests": 1, "throttled_requests": 0, "transient_failures": 0, "refused_for_a_bad_event": 0,
          "flagged_requests": 0, "events_sent": 10, "events_received": 10, "total_duration_ms": 100},
     ]
+
+
+def test_dq_latest(engine):
+    from conversions_pipeline.warehouse.schema import dq_results
+    metadata.create_all(engine)
+    day, at = date(2026, 11, 1), datetime(2026, 11, 2, 3, 0)
+
+    def row(asset, check, expectation, severity, success):
+        return {"partition_date": day, "asset": asset, "check_name": check, "expectation": expectation,
+                "severity": severity, "success": success, "run_id": "r1", "checked_at": at}
+
+    rows = [row("extract/calls", "structure", "a", "ERROR", True), row("extract/calls", "structure", "b", "ERROR", True),
+            row("events/server_events", "structure", "a", "ERROR", False),
+            row("events/server_events", "coverage", "a", "WARN", False),
+            row("events/server_events", "coverage", "b", "WARN", True)]
+    with engine.begin() as conn:
+        conn.execute(dq_results.insert(), rows)
+        result = conn.execute(sa.text((MODELS / "dq_latest.sql").read_text())).mappings().all()
+    table = [(r["asset"], r["check_name"], int(r["expectations"]), int(r["failed_expectations"]),
+              int(r["failed_blocking"]), r["outcome"]) for r in result]
+    assert table == [("events/server_events", "coverage", 2, 1, 0, "warned"),
+                     ("events/server_events", "structure", 1, 1, 1, "failed"),
+                     ("extract/calls", "structure", 2, 0, 0, "passed")]
