@@ -166,7 +166,8 @@ def run_days(days: list[date], verbose: bool = False) -> int:
             continue
         meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
                 for m in result.get_asset_materialization_events()}
-        rows = [f"{k.split('/')[-1]} {v['rows'].value:,}" for k, v in meta.items() if "rows" in v]
+        rows = [f"{k.split('/')[-1]} {v['rows'].value:,}" for k, v in meta.items()
+                if "rows" in v and k.startswith("extract/")]
         _say(f"[{n}/{len(keys)}] {key} done in {took:.1f}s: extracted " + ", ".join(sorted(rows)))
         for line in _failed_checks(result):
             _say("    " + line)
@@ -204,7 +205,46 @@ def _demo(args: argparse.Namespace) -> int:
     seed_args = argparse.Namespace(days=args.days, per_day=args.per_day, end_date=last.isoformat(), seed=args.seed)
     cmd_seed(seed_args)
     _say(f"demo: running the daily job for {days[0]} .. {days[-1]}")
-    return run_days(days, verbose=args.verbose)
+    status = run_days(days, verbose=args.verbose)
+    write_report(days[0], days[-1], None, per_day=True)
+    return status
+
+
+def write_report(first: date, last: date, out: str | None, per_day: bool = False) -> str:
+    """Print the waterfall (per day, or for the range) and write the standalone HTML report."""
+    from pathlib import Path
+
+    from .reports import report
+    from .reports.assets import load
+
+    engine, _ = _engine()
+    days = _days(first, last) if per_day else [None]
+    for day in days:
+        data = load(engine, day or first, day or last)
+        _say(f"\nCallRail vs Facebook, {day or f'{first} .. {last}'}:")
+        _say(report.waterfall_text(data.waterfall))
+        for note in data.notes:
+            _say(f"  note: {note}")
+    data = load(engine, first, last)
+    path = Path(out) if out else settings.data_dir() / f"report_{first}_{last}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.html_report(first, last, data.waterfall, data.daily, data.coverage,
+                                       report.top_reasons(data.leads), data.notes))
+    _say(f"\nreport: {path.resolve()}")
+    return str(path)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .warehouse.engine import verify_tables
+    from .warehouse.schema import facebook_reads
+
+    first = parse_day(getattr(args, "from"))
+    last = parse_day(args.to) if args.to else first
+    _days(first, last)
+    engine, _ = _engine()
+    verify_tables(engine, [facebook_reads])
+    write_report(first, last, args.out)
+    return 0
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -242,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", help="last partition-day (inclusive)")
     p.add_argument("--verbose", action="store_true", help="show Dagster's own log lines")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="the CallRail-vs-Facebook waterfall in the terminal and as one HTML file")
+    p.add_argument("--from", required=True, help="first partition-day, YYYY-MM-DD")
+    p.add_argument("--to", help="last partition-day (inclusive)")
+    p.add_argument("--out", help="HTML file to write (default: the data folder)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("emulator", help="serve the local Graph API emulator")
     p.add_argument("--port", type=int, default=8765)

@@ -16,7 +16,10 @@ from .capi.resource import ConversionsApiResource
 from .events.assets import build_events_asset
 from .extract.assets import build_extract_assets, source_specs
 from .partitions import daily_partitions
+from .facebook.assets import build_facebook_assets
 from .quality.checks import QualityResource, build_quality_checks
+from .reports.assets import build_report_asset
+from .reports.model_assets import build_model_assets
 from .warehouse.resource import WarehouseResource
 
 DAILY_JOB = "daily_conversions"
@@ -35,9 +38,11 @@ def build_definitions() -> dg.Definitions:
     extract_assets = build_extract_assets(partitions)
     events_asset = build_events_asset(partitions)
     upload_asset = build_upload_asset(partitions)
+    reconciliation = [*build_facebook_assets(partitions), *build_model_assets(partitions),
+                      build_report_asset(partitions)]
     daily_job = dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.assets(*extract_assets, events_asset, upload_asset),
+        selection=dg.AssetSelection.assets(*extract_assets, events_asset, upload_asset, *reconciliation),
         partitions_def=partitions,
         description="The nightly run for one partition-day.",
     )
@@ -46,7 +51,7 @@ def build_definitions() -> dg.Definitions:
         schema_name=_env("WAREHOUSE_SCHEMA"),
     )
     return dg.Definitions(
-        assets=[*source_specs(), *extract_assets, events_asset, upload_asset],
+        assets=[*source_specs(), *extract_assets, events_asset, upload_asset, *reconciliation],
         asset_checks=build_quality_checks(partitions),
         jobs=[daily_job],
         schedules=[dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=3, minute_of_hour=15)],

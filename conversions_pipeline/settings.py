@@ -15,6 +15,8 @@ FB_API_VERSION         Graph API version (default v25.0)
 FB_TEST_EVENT_CODE     Events Manager test code
 CAPI_DESTINATION       meta or emulator; default: emulator only for the embedded default
                        (no WAREHOUSE_URL and no FB_* variable), else meta
+FB_AD_ACCOUNT_ID       ad account whose insights are read (with or without act_)
+FB_ATTRIBUTION_WINDOWS attribution windows of the insights read (default 7d_click,1d_view)
 =====================  ===========================================================
 
 :func:`validate` checks all of them before any work and fails with one line naming the fix.
@@ -73,7 +75,34 @@ def fb_api_version() -> str:
     return os.environ.get("FB_API_VERSION") or DEFAULT_API_VERSION
 
 
-FB_VARIABLES = ("FB_PIXEL_ID", "FB_ACCESS_TOKEN", "FB_GRAPH_BASE_URL", "FB_API_VERSION", "FB_TEST_EVENT_CODE")
+FB_VARIABLES = ("FB_PIXEL_ID", "FB_ACCESS_TOKEN", "FB_GRAPH_BASE_URL", "FB_API_VERSION", "FB_TEST_EVENT_CODE",
+                "FB_AD_ACCOUNT_ID", "FB_ATTRIBUTION_WINDOWS")
+EMULATOR_AD_ACCOUNT_ID = "1000000000000002"
+ATTRIBUTION_WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view", "7d_view")
+DEFAULT_ATTRIBUTION_WINDOWS = ("7d_click", "1d_view")
+
+
+def ad_account_id(kind: str) -> str | None:
+    """The ad account (digits, without ``act_``) whose insights are read; the emulator's own under
+    the emulator; None when not configured for Meta."""
+    raw = _env("FB_AD_ACCOUNT_ID")
+    if raw is None:
+        return EMULATOR_AD_ACCOUNT_ID if kind == "emulator" else None
+    digits = raw.removeprefix("act_")
+    if not PIXEL_ID_PATTERN.match(digits):
+        raise ConfigError("FB_AD_ACCOUNT_ID must be the ad account id, digits with or without act_ (act_1234567890)")
+    return digits
+
+
+def attribution_windows() -> tuple[str, ...]:
+    raw = _env("FB_ATTRIBUTION_WINDOWS")
+    if raw is None:
+        return DEFAULT_ATTRIBUTION_WINDOWS
+    windows = tuple(w.strip() for w in raw.split(",") if w.strip())
+    unknown = [w for w in windows if w not in ATTRIBUTION_WINDOWS]
+    if not windows or unknown:
+        raise ConfigError(f"FB_ATTRIBUTION_WINDOWS takes a comma-separated list of {', '.join(ATTRIBUTION_WINDOWS)}")
+    return windows
 DESTINATIONS = ("meta", "emulator")
 
 
@@ -182,4 +211,7 @@ def check_partitions() -> None:
 def validate() -> Destination:
     """Every setting, checked before any work; returns the destination."""
     check_partitions()
-    return destination()
+    target = destination()
+    ad_account_id(target.kind)
+    attribution_windows()
+    return target

@@ -265,18 +265,6 @@ def test_emulator_validates_like_meta():
         assert httpx.post(url, json={"data": [ok]}).json()["error"]["code"] == 190
 
 
-def test_insights_count_matched_and_attributed_events_per_day():
-    now = int(time.time())
-    events = [{"event_name": "Lead", "event_time": now - 60, "event_id": f"e{i}", "action_source": "phone_call",
-               "user_data": {"ph": H(str(i)), "fbc": f"fb.1.{(now - 3600) * 1000}.IwAR{i}"}} for i in range(200)]
-    with running_emulator(EmulatorConfig(match_rate=0.5)) as server:
-        httpx.post(f"{server.base_url}/v25.0/{PIXEL}/events", json={"data": events, "access_token": TOKEN})
-        day = datetime.fromtimestamp(now - 60, timezone.utc).date().isoformat()
-        rows = httpx.get(f"{server.base_url}/v25.0/{PIXEL}/insights", params={"since": day, "until": day}).json()["data"]
-    assert len(rows) == 1 and rows[0]["received"] == 200
-    assert 0 < rows[0]["matched"] < 200 and rows[0]["attributed_7d_click"] == rows[0]["matched"]
-
-
 def test_a_gateway_answering_html_is_retried_and_a_wrong_url_stops_the_run():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

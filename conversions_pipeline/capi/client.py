@@ -29,6 +29,10 @@ class FatalApiError(PipelineError):
     """Every further request would fail the same way (bad token, no permission, unknown pixel)."""
 
 
+class GraphReadError(PipelineError):
+    """A Graph API read (insights, dataset quality) that Meta refused or that never completed."""
+
+
 @dataclass
 class Attempt:
     """One HTTP request: what went out and what came back (a capi_batches row)."""
@@ -190,6 +194,9 @@ class ConversionsApiClient:
         return body
 
     def _post(self, pixel_id: str, events: list[dict]) -> _Response:
+        return self._request("POST", self.url(pixel_id), json={**self._body(events), "access_token": self._token})
+
+    def _request(self, method: str, url: str, **kwargs) -> _Response:
         """One request with a total deadline (connect, send and every byte of the answer) and a cap
         on the answer's size: a server that trickles or floods cannot hold the run."""
         started = time.perf_counter()
@@ -199,8 +206,7 @@ class ConversionsApiClient:
             return int((time.perf_counter() - started) * 1000)
 
         try:
-            with self._http.stream("POST", self.url(pixel_id),
-                                   json={**self._body(events), "access_token": self._token}) as resp:
+            with self._http.stream(method, url, **kwargs) as resp:
                 chunks, size = [], 0
                 for chunk in resp.iter_bytes():
                     size += len(chunk)
@@ -242,6 +248,38 @@ class ConversionsApiClient:
                 except (ValueError, TypeError, AttributeError):
                     pass
         return delay
+
+    # --- reading ---------------------------------------------------------------------------
+    def get(self, path: str, params: dict) -> dict:
+        """GET a Graph API edge (``act_<id>/insights``, ``dataset_quality``) with the same deadline,
+        size cap, retries and token rules as sending; the token travels in the Authorization
+        header, never in the URL. Raises :class:`FatalApiError` (token, permission, redirect) or
+        :class:`GraphReadError` (anything else Meta refused), with the token redacted."""
+        url = f"{self.base_url}/{self.api_version}/{path}"
+        started, attempt = time.monotonic(), 0
+        while True:
+            attempt += 1
+            resp = self._request("GET", url, params=params, headers={"Authorization": f"Bearer {self._token}"})
+            kind = classify(resp)
+            body = resp.body if isinstance(resp.body, dict) else {}
+            err = body.get("error") if isinstance(body.get("error"), dict) else {}
+            if kind == "ok":
+                return body
+            if kind == "redirect":
+                raise FatalApiError(f"the Graph API answered with a redirect (HTTP {resp.status}); set FB_GRAPH_BASE_URL "
+                                    "to the final https URL")
+            if kind == "fatal":
+                raise FatalApiError(_fatal_message(err, path.split("/")[0], self.redact))
+            if kind == "invalid":
+                raise GraphReadError(f"Meta refused {path.split('/')[-1]} (code {err.get('code')}"
+                                     f"{'/' + str(err.get('error_subcode')) if err.get('error_subcode') else ''}: "
+                                     f"{(self.redact(_text(err.get('message'))) or '')[:200]})")
+            delay = self._backoff(attempt, kind, resp.headers)
+            if attempt >= self.max_attempts or time.monotonic() - started + delay > self.max_retry_seconds:
+                reason = resp.network_error or (self.redact(_text(err.get("message"))) or "")[:200]
+                raise GraphReadError(f"could not read {path.split('/')[-1]} after {attempt} attempts: {reason}")
+            if self.stopping.wait(delay):
+                raise GraphReadError("stopped")
 
     # --- sending ---------------------------------------------------------------------------
     def dry_run(self, pixel_id: str, events: list[tuple[str, dict]], on_attempt: Callable[[Attempt], None]) -> str:

@@ -6,8 +6,14 @@ validation, fault injection, and a simulated match-and-attribution layer with an
 Endpoints:
 - ``POST /{version}/{pixel}/events``: JSON body or form fields (``data`` as a JSON string);
   ``access_token`` in the body or the query.
-- ``GET /{version}/{pixel}/insights?since=YYYY-MM-DD&until=YYYY-MM-DD``: per day and event name,
-  events received (deduplicated on event_name + event_id), matched, attributed (7-day click, 1-day view).
+- ``GET /{version}/act_{ad_account}/insights?fields=actions&time_increment=1&action_breakdowns=action_type
+  &action_attribution_windows=["7d_click","1d_view"]&time_range={"since":...,"until":...}``: Meta's
+  shape; per day (conversion time) and action type, the events received (deduplicated on event_name
+  + event_id, every dataset: the emulator has one ad account) that the documented match model
+  (:mod:`.match_model`) matches and attributes to a click or a view in the window.
+- ``GET /{version}/dataset_quality?dataset_id=...``: Meta's shape; per event name, the composite
+  match-quality score (10 x the mean match probability), each key's coverage, dedupe-key coverage.
+- GET requests take the token as ``Authorization: Bearer`` (or ``access_token`` in the query).
 - ``GET /_emulator/stats``: counters for tests (requests, faults, events received, duplicates).
 """
 
@@ -27,12 +33,18 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-ALLOWED_ACTION_SOURCES = {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated",
-                          "business_messaging", "other"}
-HASHED_FIELDS = ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "ge", "db", "external_id")
+from ..meta import ACTION_SOURCES as ALLOWED_ACTION_SOURCES
+from ..meta import HASHED_KEYS, SUBCODE_TOO_OLD
+from .match_model import CLICK_WINDOW_DAYS, MATCH_PROBABILITY, VIEW_RATE, VIEW_WINDOW_DAYS, action_type, match_probability
+
+HASHED_FIELDS = (*HASHED_KEYS, "ge", "db")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/(events|insights)$")
-THROTTLE_CODES = (4, 17, 32, 613, 80004)
+_DATASET_QUALITY = re.compile(r"^/(v\d+\.\d+)/dataset_quality$")
+THROTTLE_CODES = (4, 17, 32, 613, 80004)  # a sample of meta.THROTTLE_CODES the emulator answers with
+FEEDBACK_KEYS = {"em": "email", "ph": "phone", "external_id": "external_id", "fbc": "click_id", "fbp": "browser_id",
+                 "client_ip_address": "ip_address", "client_user_agent": "user_agent", "fn": "first_name",
+                 "ln": "last_name", "ct": "city", "st": "state", "zp": "zip", "country": "country"}
 
 
 @dataclass
@@ -46,8 +58,6 @@ class EmulatorConfig:
     latency_ms: int = 0
     fail_first: tuple[str, ...] = ()  # e.g. ("transient", "throttle", "drop")
     seed: int = 0
-    match_rate: float = 0.6
-    view_rate: float = 0.2
     max_age_days: int = 7
     physical_store_max_age_days: int = 62
     max_future_seconds: int = 60
@@ -106,7 +116,7 @@ def validate_events(data, now: int, config: EmulatorConfig) -> None:
             raise _bad(i, "event_time must be Unix seconds") from None
         max_age = config.physical_store_max_age_days if event["action_source"] == "physical_store" else config.max_age_days
         if now - event_time > max_age * 86_400:
-            raise _bad(i, "Event Timestamp Too Old", 2804003)
+            raise _bad(i, "Event Timestamp Too Old", SUBCODE_TOO_OLD)
         if event_time - now > config.max_future_seconds:
             raise _bad(i, "event_time is in the future", 2804004)
         user = event["user_data"]
@@ -155,11 +165,7 @@ class Emulator:
 
     # --- requests -------------------------------------------------------------------------
     def post_events(self, pixel: str, body: dict, query: dict, trace: str) -> tuple[int, dict, dict]:
-        token = body.get("access_token") or query.get("access_token")
-        if not token:
-            raise GraphApiError(400, 190, "An access token is required to request this resource.")
-        if (self.config.valid_tokens is not None and token not in self.config.valid_tokens) or token.startswith("EXPIRED"):
-            raise GraphApiError(400, 190, "Error validating access token: Session has expired or is invalid.", 463)
+        self.check_token(body.get("access_token") or query.get("access_token"))
         data = body.get("data")
         if isinstance(data, str):
             try:
@@ -182,40 +188,83 @@ class Emulator:
                     self.state.received[key] = event
         return 200, {"events_received": len(data), "messages": [], "fbtrace_id": trace}, {}
 
-    def insights(self, pixel: str, query: dict) -> dict:
-        since, until = query.get("since", "0000-00-00"), query.get("until", "9999-99-99")
-        rows: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    def check_token(self, token: str | None) -> None:
+        if not token:
+            raise GraphApiError(400, 190, "An access token is required to request this resource.")
+        if (self.config.valid_tokens is not None and token not in self.config.valid_tokens) or token.startswith("EXPIRED"):
+            raise GraphApiError(400, 190, "Error validating access token: Session has expired or is invalid.", 463)
+
+    def _events(self, pixel: str | None = None) -> list[dict]:
         with self.lock:
-            events = [(k, e) for k, e in self.state.received.items() if k[0] == pixel]
-        for (_, name, _eid), event in events:
+            return [e for k, e in self.state.received.items() if pixel is None or k[0] == pixel]
+
+    def insights(self, account: str, query: dict) -> dict:
+        """Ads Manager's insights for the emulator's one ad account (every dataset it received)."""
+        try:
+            window = json.loads(query.get("time_range") or "{}")
+            windows = json.loads(query.get("action_attribution_windows") or '["7d_click", "1d_view"]')
+        except json.JSONDecodeError:
+            raise GraphApiError(400, 100, "(#100) time_range and action_attribution_windows must be JSON") from None
+        since, until = window.get("since", "0000-00-00"), window.get("until", "9999-99-99")
+        rows: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+        for event in self._events():
             day = datetime.fromtimestamp(int(event["event_time"]), timezone.utc).date().isoformat()
             if not since <= day <= until:
                 continue
-            counter = rows[(day, name)]
-            counter["received"] += 1
-            matched, click, view = self.attribution(event)
-            counter["matched"] += matched
-            counter["attributed_7d_click"] += click
-            counter["attributed_1d_view"] += view
-        return {"data": [{"date": d, "event_name": n, **dict(c)} for (d, n), c in sorted(rows.items())]}
+            how = self.attribution(event)
+            if how:
+                rows[day][action_type(event["event_name"])][how] += 1
+        data = []
+        for day in sorted(rows):
+            actions = []
+            for kind, counts in sorted(rows[day].items()):
+                entry = {"action_type": kind, "value": str(sum(counts[w] for w in windows if w in counts))}
+                entry.update({w: str(counts.get(w, 0)) for w in windows})
+                actions.append(entry)
+            data.append({"date_start": day, "date_stop": day, "account_id": account.removeprefix("act_"),
+                         "actions": actions})
+        return {"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}
 
-    def attribution(self, event: dict) -> tuple[int, int, int]:
-        """Deterministic: a person matches when a strong key falls in the audience; a matched event
-        is attributed to a click within 7 days (from fbc) or, without one, to a 1-day view."""
+    def dataset_quality(self, query: dict) -> dict:
+        dataset = query.get("dataset_id") or ""
+        if not dataset.isdigit():
+            raise GraphApiError(400, 100, "(#100) Dataset not found or no permission", 2044055)
+        by_name: dict[str, list[dict]] = defaultdict(list)
+        for event in self._events(dataset):
+            by_name[event["event_name"]].append(event)
+        web = []
+        for name, events in sorted(by_name.items()):
+            users = [e.get("user_data", {}) for e in events]
+            score = sum(match_probability([k for k in u if u.get(k)]) for u in users) / len(users)
+            feedback = [{"identifier": label, "coverage": {"percentage": round(100 * sum(1 for u in users if u.get(k))
+                                                                              / len(users), 1)}}
+                        for k, label in FEEDBACK_KEYS.items()]
+            web.append({"event_name": name,
+                        "event_match_quality": {"composite_score": round(10 * score, 1),
+                                                "match_key_feedback": feedback},
+                        "event_coverage": {"percentage": 100.0, "goal_percentage": 75.0},
+                        "dedupe_key_feedback": [{"dedupe_key": "event_id", "coverage": {"percentage": round(
+                            100 * sum(1 for e in events if e.get("event_id")) / len(events), 1)}}],
+                        "data_freshness": {"upload_frequency": "real_time"}})
+        return {"web": web}
+
+    def attribution(self, event: dict) -> str | None:
+        """``7d_click``, ``1d_view`` or None, deterministically (see :mod:`.match_model`)."""
         user = event.get("user_data", {})
-        keys = [user.get(k) for k in ("em", "ph", "external_id") if user.get(k)]
-        keys += [user["fbc"]] if user.get("fbc") else []
-        if not keys or not any(_bucket(str(k)) < self.config.match_rate for k in keys):
-            return 0, 0, 0
+        matched = any(_bucket(f"{key}:{user[key]}") < p for key, p in MATCH_PROBABILITY.items() if user.get(key))
+        if not matched:
+            return None
         fbc = user.get("fbc")
         if fbc:
             try:
                 click_ms = int(str(fbc).split(".")[2])
             except (IndexError, ValueError):
                 click_ms = None
-            if click_ms is not None and 0 <= int(event["event_time"]) - click_ms // 1000 <= 7 * 86_400:
-                return 1, 1, 0
-        return (1, 0, 1) if _bucket("view" + str(keys[0])) < self.config.view_rate else (1, 0, 0)
+            if click_ms is not None and 0 <= int(event["event_time"]) - click_ms // 1000 <= CLICK_WINDOW_DAYS * 86_400:
+                return "7d_click"
+        if VIEW_WINDOW_DAYS and _bucket("view:" + str(event.get("event_id"))) < VIEW_RATE:
+            return "1d_view"
+        return None
 
 
 def _handler(emulator: Emulator):
@@ -244,11 +293,20 @@ def _handler(emulator: Emulator):
                     self._send(200, {"requests": s.requests, "faults": dict(s.faults), "events": len(s.received),
                                      "duplicates": s.duplicates, "rejected_requests": s.rejected_requests})
                 return
-            m = _PATH.match(url.path)
-            if not m or m.group(3) != "insights":
-                self._send(404, {"error": {"message": "Unknown path", "code": 803, "type": "OAuthException"}})
-                return
-            self._send(200, emulator.insights(m.group(2), query))
+            trace = uuid.uuid4().hex[:22]
+            bearer = self.headers.get("Authorization", "")
+            token = bearer[7:] if bearer.startswith("Bearer ") else query.get("access_token")
+            m, dq = _PATH.match(url.path), _DATASET_QUALITY.match(url.path)
+            try:
+                emulator.check_token(token)
+                if m and m.group(3) == "insights" and m.group(2).startswith("act_"):
+                    self._send(200, emulator.insights(m.group(2), query))
+                elif dq:
+                    self._send(200, emulator.dataset_quality(query))
+                else:
+                    self._send(404, {"error": {"message": "Unknown path", "code": 803, "type": "OAuthException"}})
+            except GraphApiError as err:
+                self._send(err.http_status, err.body(trace))
 
         def do_POST(self):
             trace = uuid.uuid4().hex[:22]

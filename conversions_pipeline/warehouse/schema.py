@@ -383,6 +383,48 @@ dq_results = Table(
 )
 Index("ix_dq_results_day", dq_results.c.partition_date, dq_results.c.asset, dq_results.c.check_name)
 
+# --- Facebook's side: what Ads Manager and Events Manager report back -----------------------------
+
+facebook_insights = Table(
+    "facebook_insights",
+    metadata,
+    Column("partition_date", Date, nullable=False, comment="day of the conversion (action_report_time=conversion)"),
+    Column("ad_account_id", String(32), nullable=False),
+    Column("action_type", String(100), nullable=False, comment="e.g. offsite_conversion.fb_pixel_lead"),
+    Column("attribution_setting", String(64), nullable=False, comment="windows summed in value, e.g. 7d_click,1d_view"),
+    Column("value", BigInteger, nullable=False, comment="conversions Ads Manager attributes (sum of the windows)"),
+    Column("value_by_window", Text, comment="JSON: the count per attribution window"),
+    Column("read_at", DateTime, nullable=False, comment="UTC; Meta restates a day for up to 28 days, so it is re-read"),
+)
+Index("ix_facebook_insights_day", facebook_insights.c.partition_date)
+
+dataset_quality = Table(
+    "dataset_quality",
+    metadata,
+    Column("partition_date", Date, nullable=False, comment="day the figures were read for"),
+    Column("pixel_id", String(64), nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("composite_score", Numeric(4, 1, asdecimal=False), comment="Event Match Quality, 0 to 10"),
+    Column("match_key_feedback", Text, comment="JSON: per key (email, phone, ...), coverage percentage"),
+    Column("event_coverage_percentage", Numeric(6, 2, asdecimal=False)),
+    Column("dedupe_key_feedback", Text, comment="JSON, as Meta returns it"),
+    Column("upload_frequency", String(32), comment="data freshness"),
+    Column("read_at", DateTime, nullable=False),
+)
+Index("ix_dataset_quality_day", dataset_quality.c.partition_date)
+
+facebook_reads = Table(
+    "facebook_reads",
+    metadata,
+    Column("partition_date", Date, nullable=False),
+    Column("source", String(32), nullable=False, comment="facebook_insights or dataset_quality"),
+    Column("status", String(16), nullable=False, comment="ok, empty, not_configured or error"),
+    Column("message", Text, comment="what was read, or why not (token redacted)"),
+    Column("read_at", DateTime, nullable=False),
+)
+Index("ix_facebook_reads_day", facebook_reads.c.partition_date, facebook_reads.c.source)
+
 PIPELINE_TABLES: tuple[Table, ...] = (*STAGED_TABLES.values(), stg_order_items, server_events, capi_suppression,
-                                      capi_events, capi_batches, dq_results)
+                                      capi_events, capi_batches, dq_results, facebook_insights, dataset_quality,
+                                      facebook_reads)
 """The tables the pipeline writes (created and migrated by ``init-db``, never by a run)."""

@@ -15,6 +15,7 @@ SELECT
     SUM(events_sent)                                                AS events_sent,
     SUM(CASE WHEN outcome = 'accepted' THEN events_received ELSE 0 END) AS events_received,
     SUM(duration_ms)                                                AS total_duration_ms
-FROM capi_batches
+FROM {{ source('capi_batches') }}
+WHERE partition_date = :partition_date
 GROUP BY partition_date, pixel_id
 ORDER BY partition_date, pixel_id

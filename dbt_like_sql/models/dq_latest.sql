@@ -12,6 +12,7 @@ SELECT
     CASE WHEN SUM(CASE WHEN success THEN 0 ELSE 1 END) = 0 THEN 'passed'
          WHEN SUM(CASE WHEN NOT success AND severity = 'ERROR' THEN 1 ELSE 0 END) > 0 THEN 'failed'
          ELSE 'warned' END                                        AS outcome
-FROM dq_results
+FROM {{ source('dq_results') }}
+WHERE partition_date = :partition_date
 GROUP BY partition_date, asset, check_name
 ORDER BY partition_date, asset, check_name

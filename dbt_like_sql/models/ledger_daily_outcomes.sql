@@ -15,6 +15,7 @@ SELECT
     SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END)           AS pending_events,
     SUM(CASE WHEN status = 'retracted' THEN 1 ELSE 0 END)         AS retracted_events,
     SUM(CASE WHEN attempts > 1 THEN 1 ELSE 0 END)                 AS retried_events
-FROM capi_events
+FROM {{ source('capi_events') }}
+WHERE partition_date = :partition_date
 GROUP BY partition_date, pixel_id, source_table, event_name
 ORDER BY partition_date, pixel_id, source_table, event_name

@@ -1,0 +1,1 @@
+"""Facebook's side of the numbers: Ads Manager insights and Events Manager dataset quality."""

@@ -1,0 +1,1 @@
+"""Reconciliation: the SQL models as assets, and the CallRail-vs-Facebook report."""

@@ -1,0 +1,51 @@
+"""Each SQL model of dbt_like_sql/ as a partitioned Dagster asset whose deps are its refs and
+sources, so the UI shows the lineage from the source tables to the report."""
+# No `from __future__ import annotations`: Dagster reads resource types from annotations.
+
+import dagster as dg
+
+from ..capi.assets import UPLOAD_KEY
+from ..events.assets import EVENTS_KEY
+from ..extract.assets import extract_key, source_key
+from ..facebook.assets import DATASET_QUALITY_KEY, INSIGHTS_KEY
+from ..sql_models import Model, load_models, read_model, run_model
+from ..warehouse.resource import WarehouseResource
+from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
+
+SOURCE_ASSETS = {
+    **{name: source_key(name) for name in SOURCE_TABLES}, "order_items": source_key("orders"),
+    **{table.name: extract_key(name) for name, table in STAGED_TABLES.items()}, "stg_order_items": extract_key("orders"),
+    "server_events": EVENTS_KEY, "capi_events": UPLOAD_KEY, "capi_batches": UPLOAD_KEY, "dq_results": UPLOAD_KEY,
+    "facebook_insights": INSIGHTS_KEY, "facebook_reads": INSIGHTS_KEY, "dataset_quality": DATASET_QUALITY_KEY,
+}
+"""The asset that writes each warehouse table a model reads."""
+
+
+def model_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+def _deps(model: Model) -> list[dg.AssetKey]:
+    keys = [model_key(r) for r in model.refs] + [SOURCE_ASSETS[s] for s in model.sources if s in SOURCE_ASSETS]
+    return list(dict.fromkeys(keys))
+
+
+def build_model_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    def build(model: Model) -> dg.AssetsDefinition:
+        @dg.asset(key=model_key(model.name), deps=_deps(model), partitions_def=partitions, group_name="marts",
+                  kinds={"sql"}, description=f"{model.description} (`dbt_like_sql/models/{model.path.name}`, "
+                                             f"materialized as a {model.materialized})")
+        def _model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+            day = context.partition_time_window.start.date()
+            engine = warehouse.get_engine()
+            rows = run_model(engine, model, day)
+            meta = {"rows": dg.MetadataValue.int(rows), "materialized": model.materialized,
+                    "sql": dg.MetadataValue.path(f"dbt_like_sql/models/{model.path.name}")}
+            if model.materialized == "table" and rows:
+                meta["preview"] = dg.MetadataValue.md(read_model(engine, model.name, day).head(12)
+                                                      .to_markdown(index=False))
+            return dg.MaterializeResult(metadata=meta)
+
+        return _model
+
+    return [build(m) for m in load_models().values()]
