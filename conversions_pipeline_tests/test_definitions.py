@@ -2,6 +2,8 @@
 
 from datetime import date
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -62,7 +64,9 @@ def test_daily_job_materializes_one_partition(env):
     assert result.success
     meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
             for m in result.get_asset_materialization_events()}
-    assert set(meta) == EXTRACT_KEYS | {"events/server_events", "upload/capi_events"}
+    marts = {f"marts/{p.stem}" for p in (Path(__file__).resolve().parents[1] / "dbt_like_sql" / "models").glob("*.sql")}
+    assert set(meta) == EXTRACT_KEYS | marts | {"events/server_events", "upload/capi_events", "facebook/facebook_insights",
+                                                "facebook/dataset_quality", "reports/reconciliation_report"}
     frames = generate_day(date(2026, 3, 14), 300, seed=4)
     calls = meta["extract/calls"]
     assert calls["rows"].value == len(frames["calls"])
