@@ -67,9 +67,10 @@ def _days(first: date, last: date) -> list[date]:
 
 
 def _instance():
-    import dagster as dg
+    """The persistent instance the UI reads too (DAGSTER_HOME, else <data folder>/dagster)."""
+    from .ops.instance import get_instance
 
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return get_instance()
 
 
 _INTERRUPTS = ("KeyboardInterrupt", "DagsterExecutionInterruptedError")
@@ -169,6 +170,10 @@ def run_days(days: list[date], verbose: bool = False) -> int:
         rows = [f"{k.split('/')[-1]} {v['rows'].value:,}" for k, v in meta.items()
                 if "rows" in v and k.startswith("extract/")]
         _say(f"[{n}/{len(keys)}] {key} done in {took:.1f}s: extracted " + ", ".join(sorted(rows)))
+        if verbose:
+            for event in result.all_events:
+                if event.event_type_value == "STEP_SUCCESS":
+                    _say(f"    {event.step_key:<44} {event.event_specific_data.duration_ms / 1000:6.1f}s")
         for line in _failed_checks(result):
             _say("    " + line)
         if "upload/capi_events" in meta:
@@ -247,6 +252,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """``dagster dev`` on the same instance folder as the CLI, so the demo's runs are there."""
+    import subprocess
+
+    from .ops.instance import use_instance_home
+
+    home = use_instance_home()
+    settings.validate()
+    _say(f"Dagster UI on http://127.0.0.1:{args.port} with the instance in {home}; Ctrl-C to stop")
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "conversions_pipeline.definitions", "-p", str(args.port)]
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     """Serve the Graph API emulator until interrupted."""
     from .capi.emulator import EmulatorConfig, EmulatorServer
@@ -288,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", help="last partition-day (inclusive)")
     p.add_argument("--out", help="HTML file to write (default: the data folder)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("ui", help="the Dagster UI (dagster dev) on the CLI's instance")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("emulator", help="serve the local Graph API emulator")
     p.add_argument("--port", type=int, default=8765)

@@ -17,6 +17,9 @@ from .events.assets import build_events_asset
 from .extract.assets import build_extract_assets, source_specs
 from .partitions import daily_partitions
 from .facebook.assets import build_facebook_assets
+from .ops.executors import job_executor
+from .ops.schedules import build_schedules
+from .ops.signals import build_failure_sensor
 from .quality.checks import QualityResource, build_quality_checks
 from .reports.assets import build_report_asset
 from .reports.model_assets import build_model_assets
@@ -44,6 +47,7 @@ def build_definitions() -> dg.Definitions:
         DAILY_JOB,
         selection=dg.AssetSelection.assets(*extract_assets, events_asset, upload_asset, *reconciliation),
         partitions_def=partitions,
+        executor_def=job_executor(),
         description="The nightly run for one partition-day.",
     )
     warehouse = WarehouseResource(
@@ -54,7 +58,8 @@ def build_definitions() -> dg.Definitions:
         assets=[*source_specs(), *extract_assets, events_asset, upload_asset, *reconciliation],
         asset_checks=build_quality_checks(partitions),
         jobs=[daily_job],
-        schedules=[dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=3, minute_of_hour=15)],
+        schedules=build_schedules(daily_job, partitions),
+        sensors=[build_failure_sensor([daily_job])],
         resources={"warehouse": warehouse, "capi": capi_resource(), "quality": QualityResource()},
     )
 

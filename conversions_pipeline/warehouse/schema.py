@@ -424,7 +424,19 @@ facebook_reads = Table(
 )
 Index("ix_facebook_reads_day", facebook_reads.c.partition_date, facebook_reads.c.source)
 
+run_failures = Table(
+    "run_failures",
+    metadata,
+    Column("run_id", String(64), nullable=False),
+    Column("job_name", String(100), nullable=False),
+    Column("partition_date", Date, comment="the run's partition-day"),
+    Column("step", String(200), comment="the step that failed"),
+    Column("cause", Text, comment="one line: the error's class and first line"),
+    Column("failed_at", DateTime, nullable=False, comment="UTC"),
+)
+Index("ix_run_failures_day", run_failures.c.partition_date)
+
 PIPELINE_TABLES: tuple[Table, ...] = (*STAGED_TABLES.values(), stg_order_items, server_events, capi_suppression,
                                       capi_events, capi_batches, dq_results, facebook_insights, dataset_quality,
-                                      facebook_reads)
+                                      facebook_reads, run_failures)
 """The tables the pipeline writes (created and migrated by ``init-db``, never by a run)."""

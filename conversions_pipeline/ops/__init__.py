@@ -1,0 +1,1 @@
+"""Operations: the Dagster instance, executors, schedules and operator signals."""

@@ -1,0 +1,242 @@
+"""Operations with Dagster's own parts: schedule evaluation, the run-failure sensor, one persistent
+instance for the CLI and the UI, a PostgreSQL-backed instance, and a multi-day backfill launched
+through the UI's GraphQL API against a real instance (dagster dev: webserver and daemon)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from conversions_pipeline.cli import main
+from conversions_pipeline.definitions import DAILY_JOB, build_definitions
+from conversions_pipeline.errors import ConfigError
+from conversions_pipeline.warehouse.engine import create_warehouse_engine
+from conversions_pipeline.warehouse.io import read_frame
+from conversions_pipeline.warehouse.schema import capi_events, run_failures, server_events
+
+from conftest import PG_ADMIN_URL
+
+ROOT = Path(__file__).resolve().parents[1]
+YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+
+
+@pytest.fixture
+def embedded(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONVERSIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PARTITIONS_START_DATE", "2026-01-01")
+    return tmp_path / "data"
+
+
+# --- schedules ---------------------------------------------------------------------------------------
+
+def _ticks(defs, name, when):
+    schedule = defs.get_schedule_def(name)
+    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
+        return schedule, schedule.evaluate_tick(context).run_requests
+
+
+def test_the_daily_schedule_runs_yesterday_and_the_late_leads_schedule_the_days_before(embedded):
+    defs = build_definitions()
+    when = datetime(2026, 11, 30, 3, 15, tzinfo=timezone.utc)
+    daily, requests = _ticks(defs, "daily_conversions_schedule", when)
+    assert daily.default_status == dg.DefaultScheduleStatus.RUNNING and daily.cron_schedule == "15 3 * * *"
+    assert [r.partition_key for r in requests] == ["2026-11-29"]
+    late, requests = _ticks(defs, "late_leads_schedule", when.replace(hour=4))
+    assert late.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert [r.partition_key for r in requests] == ["2026-11-28", "2026-11-27", "2026-11-26"]
+    assert len({r.run_key for r in requests}) == 3
+
+
+def test_schedules_are_configuration(embedded, monkeypatch):
+    monkeypatch.setenv("SCHEDULES_ENABLED", "false")
+    monkeypatch.setenv("SCHEDULE_HOUR", "5")
+    monkeypatch.setenv("LATE_LEAD_DAYS", "6")
+    defs = build_definitions()
+    daily, _ = _ticks(defs, "daily_conversions_schedule", datetime(2026, 11, 30, 5, 15, tzinfo=timezone.utc))
+    assert daily.default_status == dg.DefaultScheduleStatus.STOPPED and daily.cron_schedule == "15 5 * * *"
+    _, requests = _ticks(defs, "late_leads_schedule", datetime(2026, 11, 30, 6, 15, tzinfo=timezone.utc))
+    assert [r.partition_key for r in requests][-1] == "2026-11-23"  # 7 days before the tick: still inside Meta's window
+    monkeypatch.setenv("LATE_LEAD_DAYS", "7")
+    with pytest.raises(ConfigError, match="7 days"):
+        build_definitions()
+
+
+def test_a_late_leads_tick_retracts_a_lead_marked_spam_two_days_later(embedded, capsys):
+    """What the late-leads schedule exists for, through the tick's own run request."""
+    day = YESTERDAY - timedelta(days=2)
+    assert main(["seed", "--days", "1", "--per-day", "60", "--end-date", day.isoformat()]) == 0
+    assert main(["run", "--date", day.isoformat()]) == 0
+    engine = create_warehouse_engine(f"sqlite:///{embedded / 'warehouse.db'}")
+    accepted = read_frame(engine, sa.select(capi_events).where(capi_events.c.status == "accepted",
+                                                               capi_events.c.source_table == "calls"))
+    spam_id = accepted["source_id"].iloc[0]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE calls SET spam = :t WHERE id = :i"), {"t": True, "i": spam_id})
+    defs = build_definitions()
+    _, requests = _ticks(defs, "late_leads_schedule", datetime.combine(YESTERDAY + timedelta(days=1),
+                                                                       datetime.min.time(), timezone.utc))
+    request = next(r for r in requests if r.partition_key == day.isoformat())
+    result = defs.resolve_job_def(DAILY_JOB).execute_in_process(
+        partition_key=request.partition_key, tags=request.tags, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    ledger = read_frame(engine, sa.select(capi_events)).set_index("source_id")
+    assert ledger.loc[spam_id, "status"] == "retracted" and ledger.loc[spam_id, "reason"] == "retracted: spam"
+    upload = next(m.materialization.metadata for m in result.get_asset_materialization_events()
+                  if m.materialization.asset_key.to_user_string() == "upload/capi_events")
+    assert upload["sent"].value == 0 and upload["retracted"].value == 1
+
+
+# --- operator signals --------------------------------------------------------------------------------
+
+def test_a_failed_run_is_recorded_with_its_day_step_and_cause(embedded, monkeypatch):
+    from conversions_pipeline.warehouse.engine import create_schema
+    from conversions_pipeline.warehouse.resource import WarehouseResource
+    engine = create_warehouse_engine(f"sqlite:///{embedded / 'warehouse.db'}")
+    create_schema(engine)
+    with engine.begin() as conn:  # a source table the events step cannot use
+        conn.execute(sa.text("DROP TABLE stg_orders"))
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def(DAILY_JOB).execute_in_process(partition_key=YESTERDAY.isoformat(),
+                                                                 instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    sensor = defs.get_sensor_def("record_run_failures")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=failure, dagster_instance=instance,
+        dagster_run=result.dagster_run, resources={"warehouse": WarehouseResource()}).for_run_failure()
+    sensor(context)
+    rows = read_frame(engine, sa.select(run_failures))
+    assert len(rows) >= 1 and str(rows["partition_date"].iloc[0])[:10] == YESTERDAY.isoformat()
+    assert rows["step"].str.contains("extract__orders").any()
+    assert rows["cause"].str.contains("stg_orders").any() and rows["cause"].str.contains("init-db").any()
+
+
+# --- one instance for the CLI and the UI --------------------------------------------------------------
+
+def test_the_cli_keeps_its_runs_in_the_instance_the_ui_reads(embedded, capsys):
+    assert main(["seed", "--days", "1", "--per-day", "40", "--end-date", YESTERDAY.isoformat()]) == 0
+    assert main(["run", "--date", YESTERDAY.isoformat()]) == 0
+    home = embedded / "dagster"
+    assert (home / "dagster.yaml").exists()
+    os.environ["DAGSTER_HOME"] = str(home)  # what `conversions-pipeline ui` (dagster dev) uses
+    try:
+        instance = dg.DagsterInstance.get()
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].tags["dagster/partition"] == YESTERDAY.isoformat()
+        record = instance.fetch_materializations(dg.AssetKey(["upload", "capi_events"]), limit=1).records[0]
+        assert record.asset_materialization.metadata["accepted"].value > 0
+        checks = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey(["events", "server_events"]), "structure"), limit=1)
+        assert checks and checks[0].status.value == "SUCCEEDED"
+    finally:
+        os.environ.pop("DAGSTER_HOME", None)
+
+
+@pytest.fixture
+def dagster_pg_url():
+    admin = sa.create_engine(PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg2://"),
+                             isolation_level="AUTOCOMMIT")
+    name = f"cp_dagster_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required")
+        pytest.skip("PostgreSQL not reachable")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_partition_runs_on_a_postgresql_backed_instance(embedded, tmp_path, monkeypatch, dagster_pg_url):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_PG_URL", dagster_pg_url.replace("postgresql://", "postgresql+psycopg2://"))
+    assert main(["seed", "--days", "1", "--per-day", "40", "--end-date", YESTERDAY.isoformat()]) == 0
+    assert main(["run", "--date", YESTERDAY.isoformat()]) == 0
+    instance = dg.DagsterInstance.get()
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    runs = instance.get_runs()
+    assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+    assert instance.fetch_materializations(dg.AssetKey(["events", "server_events"]), limit=5).records
+    engine = sa.create_engine(dagster_pg_url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.connect() as conn:  # stored in PostgreSQL, where a production webserver reads it
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM runs")).scalar_one() == 1
+    engine.dispose()
+
+
+# --- a multi-day backfill launched through the UI -----------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status runs(limit: 20) { runId status } } } }"""
+
+
+def test_a_backfill_launched_from_the_ui_runs_days_at_once_and_sends_each_event_once(warehouse_url, tmp_path):
+    days = [YESTERDAY - timedelta(days=i) for i in range(3)][::-1]
+    env = {**os.environ, "CONVERSIONS_DATA_DIR": str(tmp_path / "data"), "PARTITIONS_START_DATE": "2026-01-01",
+           "CAPI_DESTINATION": "emulator"}
+    env.pop("DAGSTER_HOME", None)
+    if warehouse_url.startswith("postgresql"):
+        env["WAREHOUSE_URL"] = warehouse_url
+    cli = [sys.executable, "-m", "conversions_pipeline.cli"]
+    subprocess.run([*cli, "seed", "--days", "3", "--per-day", "80", "--end-date", days[-1].isoformat()], env=env,
+                   check=True, capture_output=True)
+    port = _free_port()
+    ui = subprocess.Popen([*cli, "ui", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}/graphql"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        params = {"selector": {"partitionSetName": f"{DAILY_JOB}_partition_set", "repositorySelector": {
+            "repositoryLocationName": "conversions_pipeline.definitions", "repositoryName": "__repository__"}},
+            "partitionNames": [d.isoformat() for d in days]}
+        launched = httpx.post(base, json={"query": LAUNCH, "variables": {"p": params}}, timeout=30).json()
+        backfill = launched["data"]["launchPartitionBackfill"]["backfillId"]
+        while time.monotonic() < deadline + 180:
+            status = httpx.post(base, json={"query": STATUS, "variables": {"id": backfill}}, timeout=30).json()
+            runs = status["data"]["partitionBackfillOrError"]["runs"]
+            if len(runs) == 3 and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
+                break
+            time.sleep(2)
+    finally:
+        os.killpg(ui.pid, 15)
+        ui.wait(timeout=60)
+    assert [r["status"] for r in runs] == ["SUCCESS"] * 3
+    engine = create_warehouse_engine(env.get("WAREHOUSE_URL") or f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")
+    events = read_frame(engine, sa.select(server_events.c.partition_date, server_events.c.pixel_id,
+                                          server_events.c.event_id, server_events.c.status))
+    ledger = read_frame(engine, sa.select(capi_events.c.pixel_id, capi_events.c.event_id, capi_events.c.status))
+    assert events["partition_date"].astype(str).str[:10].nunique() == 3
+    assert not events.duplicated(["pixel_id", "event_id"]).any() and not ledger.duplicated(["pixel_id", "event_id"]).any()
+    assert (ledger["status"] == "accepted").sum() == (events["status"] == "eligible").sum() > 0
+    engine.dispose()
