@@ -194,49 +194,77 @@ STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { status runs(limit: 20) { runId status } } } }"""
 
 
-def test_a_backfill_launched_from_the_ui_runs_days_at_once_and_sends_each_event_once(warehouse_url, tmp_path):
-    days = [YESTERDAY - timedelta(days=i) for i in range(3)][::-1]
-    env = {**os.environ, "CONVERSIONS_DATA_DIR": str(tmp_path / "data"), "PARTITIONS_START_DATE": "2026-01-01",
-           "CAPI_DESTINATION": "emulator"}
-    env.pop("DAGSTER_HOME", None)
-    if warehouse_url.startswith("postgresql"):
-        env["WAREHOUSE_URL"] = warehouse_url
+def _start_ui(env, days):
+    """Seed the days, start `conversions-pipeline ui` (webserver and daemon) on its own port."""
     cli = [sys.executable, "-m", "conversions_pipeline.cli"]
-    subprocess.run([*cli, "seed", "--days", "3", "--per-day", "80", "--end-date", days[-1].isoformat()], env=env,
-                   check=True, capture_output=True)
+    subprocess.run([*cli, "seed", "--days", str(len(days)), "--per-day", "80", "--end-date", days[-1].isoformat()],
+                   env=env, check=True, capture_output=True)
     port = _free_port()
     ui = subprocess.Popen([*cli, "ui", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}/graphql"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        params = {"selector": {"partitionSetName": f"{DAILY_JOB}_partition_set", "repositorySelector": {
-            "repositoryLocationName": "conversions_pipeline.definitions", "repositoryName": "__repository__"}},
-            "partitionNames": [d.isoformat() for d in days]}
-        launched = httpx.post(base, json={"query": LAUNCH, "variables": {"p": params}}, timeout=30).json()
-        backfill = launched["data"]["launchPartitionBackfill"]["backfillId"]
-        while time.monotonic() < deadline + 180:
-            status = httpx.post(base, json={"query": STATUS, "variables": {"id": backfill}}, timeout=30).json()
-            runs = status["data"]["partitionBackfillOrError"]["runs"]
-            if len(runs) == 3 and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
+    return ui, port
+
+
+def _launch(port, days, deadline):
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200:
                 break
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    params = {"selector": {"partitionSetName": f"{DAILY_JOB}_partition_set", "repositorySelector": {
+        "repositoryLocationName": "conversions_pipeline.definitions", "repositoryName": "__repository__"}},
+        "partitionNames": [d.isoformat() for d in days]}
+    launched = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": LAUNCH, "variables": {"p": params}},
+                          timeout=30).json()
+    return launched["data"]["launchPartitionBackfill"]["backfillId"]
+
+
+def _runs(port, backfill):
+    status = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": STATUS, "variables": {"id": backfill}},
+                        timeout=30).json()
+    return status["data"]["partitionBackfillOrError"]["runs"]
+
+
+def test_a_backfill_launched_from_the_ui_runs_days_at_once_and_sends_each_event_once(pg_database_url, tmp_path):
+    """The same 3-day backfill on the embedded SQLite default and on PostgreSQL, side by side."""
+    days = [YESTERDAY - timedelta(days=i) for i in range(3)][::-1]
+    base = {**os.environ, "PARTITIONS_START_DATE": "2026-01-01", "CAPI_DESTINATION": "emulator"}
+    base.pop("DAGSTER_HOME", None)
+    pg_engine = create_warehouse_engine(pg_database_url)
+    from conversions_pipeline.warehouse.schema import metadata
+    metadata.drop_all(pg_engine)
+    envs = {"sqlite": {**base, "CONVERSIONS_DATA_DIR": str(tmp_path / "sqlite")},
+            "postgresql": {**base, "CONVERSIONS_DATA_DIR": str(tmp_path / "pg"), "WAREHOUSE_URL": pg_database_url}}
+    uis = {name: _start_ui(env, days) for name, env in envs.items()}
+    runs = {}
+    try:
+        deadline = time.monotonic() + 120
+        backfills = {name: _launch(port, days, deadline) for name, (_, port) in uis.items()}
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and len(runs) < 2:
+            for name, (_, port) in uis.items():
+                found = _runs(port, backfills[name])
+                if len(found) == 3 and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in found):
+                    runs[name] = found
             time.sleep(2)
     finally:
-        os.killpg(ui.pid, 15)
-        ui.wait(timeout=60)
-    assert [r["status"] for r in runs] == ["SUCCESS"] * 3
-    engine = create_warehouse_engine(env.get("WAREHOUSE_URL") or f"sqlite:///{tmp_path / 'data' / 'warehouse.db'}")
-    events = read_frame(engine, sa.select(server_events.c.partition_date, server_events.c.pixel_id,
-                                          server_events.c.event_id, server_events.c.status))
-    ledger = read_frame(engine, sa.select(capi_events.c.pixel_id, capi_events.c.event_id, capi_events.c.status))
-    assert events["partition_date"].astype(str).str[:10].nunique() == 3
-    assert not events.duplicated(["pixel_id", "event_id"]).any() and not ledger.duplicated(["pixel_id", "event_id"]).any()
-    assert (ledger["status"] == "accepted").sum() == (events["status"] == "eligible").sum() > 0
-    engine.dispose()
+        for ui, _ in uis.values():
+            os.killpg(ui.pid, 15)
+        for ui, _ in uis.values():
+            ui.wait(timeout=60)
+    for name in envs:
+        assert [r["status"] for r in runs[name]] == ["SUCCESS"] * 3, name
+        engine = create_warehouse_engine(envs[name].get("WAREHOUSE_URL")
+                                         or f"sqlite:///{tmp_path / 'sqlite' / 'warehouse.db'}")
+        events = read_frame(engine, sa.select(server_events.c.partition_date, server_events.c.pixel_id,
+                                              server_events.c.event_id, server_events.c.status))
+        ledger = read_frame(engine, sa.select(capi_events.c.pixel_id, capi_events.c.event_id, capi_events.c.status))
+        assert events["partition_date"].astype(str).str[:10].nunique() == 3, name
+        assert not events.duplicated(["pixel_id", "event_id"]).any(), name
+        assert not ledger.duplicated(["pixel_id", "event_id"]).any(), name
+        assert (ledger["status"] == "accepted").sum() == (events["status"] == "eligible").sum() > 0, name
+        engine.dispose()
+    metadata.drop_all(pg_engine)
+    pg_engine.dispose()
