@@ -73,6 +73,12 @@ def capi_resource() -> ConversionsApiResource:
         test_event_code=_env("FB_TEST_EVENT_CODE"))
 
 
+def daily_job() -> dg.JobDefinition:
+    """The daily job, for ``dg.reconstructable``: Celery workers and step processes rebuild it
+    from this module, with their own environment."""
+    return build_definitions().resolve_job_def(DAILY_JOB)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     return build_definitions()

@@ -268,3 +268,57 @@ def test_a_backfill_launched_from_the_ui_runs_days_at_once_and_sends_each_event_
         engine.dispose()
     metadata.drop_all(pg_engine)
     pg_engine.dispose()
+
+
+# --- scale-out on Celery ------------------------------------------------------------------------------
+
+def _rabbitmq_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_partition_runs_through_a_celery_worker_on_rabbitmq(tmp_path, monkeypatch):
+    from conversions_pipeline.capi.emulator import running_emulator
+    from conversions_pipeline.definitions import daily_job
+    if not _rabbitmq_up():
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail("RabbitMQ does not answer on 127.0.0.1:5672 (.ci/run starts it)")
+        pytest.skip("RabbitMQ does not answer on 127.0.0.1:5672")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    queue = f"conversions-{uuid.uuid4().hex[:8]}"
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (tmp_path / "celery.yaml").write_text("broker: amqp://guest:guest@127.0.0.1:5672//\nbackend: rpc://\n")
+    with running_emulator() as server:
+        env = {**os.environ, "DAGSTER_HOME": str(home), "CONVERSIONS_EXECUTOR": "celery",
+               "CELERY_DEFAULT_QUEUE": queue, "CAPI_DESTINATION": "emulator", "FB_GRAPH_BASE_URL": server.base_url,
+               "WAREHOUSE_URL": f"sqlite:///{tmp_path / 'celery.db'}", "PARTITIONS_START_DATE": "2026-01-01"}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert main(["seed", "--days", "1", "--per-day", "60", "--end-date", YESTERDAY.isoformat()]) == 0
+        worker = subprocess.Popen([sys.executable, "-m", "dagster_celery.cli", "worker", "start", "-A",
+                                   "dagster_celery.app", "-y", str(tmp_path / "celery.yaml"), "-q", queue],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            instance = dg.DagsterInstance.get()
+            result = dg.execute_job(dg.reconstructable(daily_job), instance=instance, raise_on_error=False,
+                                    tags={"dagster/partition": YESTERDAY.isoformat()})
+        finally:
+            os.killpg(worker.pid, 15)
+            worker.wait(timeout=60)
+        assert result.success
+        engines = {"celery": create_warehouse_engine(env["WAREHOUSE_URL"])}
+        # the same day in-process, into a second warehouse: the ledgers must agree
+        monkeypatch.setenv("CONVERSIONS_EXECUTOR", "in_process")
+        monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path / 'inprocess.db'}")
+        assert main(["seed", "--days", "1", "--per-day", "60", "--end-date", YESTERDAY.isoformat()]) == 0
+        assert main(["run", "--date", YESTERDAY.isoformat()]) == 0
+        engines["in_process"] = create_warehouse_engine(os.environ["WAREHOUSE_URL"])
+    outcome = {name: read_frame(e, sa.select(capi_events.c.event_id, capi_events.c.status))
+               .sort_values("event_id").reset_index(drop=True) for name, e in engines.items()}
+    assert len(outcome["celery"]) > 50 and outcome["celery"].equals(outcome["in_process"])
+    steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert {"upload__capi_events", "events__server_events"} <= steps

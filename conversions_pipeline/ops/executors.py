@@ -4,7 +4,8 @@
   (a process per step costs about 13 s each on a 2-core machine);
 * ``multiprocess``: a process per step, the five extracts of a day in parallel;
 * ``celery``: steps go to Celery workers (dagster-celery) through ``CELERY_BROKER_URL``
-  (default ``amqp://guest:guest@127.0.0.1:5672//``), so many days run on other machines.
+  (default ``amqp://guest:guest@127.0.0.1:5672//``) and ``CELERY_DEFAULT_QUEUE`` (default
+  ``dagster``), so many days run on other machines.
 """
 
 from __future__ import annotations
@@ -36,5 +37,8 @@ def job_executor() -> dg.ExecutorDefinition:
         from dagster_celery import celery_executor
     except ImportError:
         raise ConfigError("CONVERSIONS_EXECUTOR=celery needs dagster-celery: uv sync --extra celery") from None
-    broker = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER
-    return celery_executor.configured({"broker": broker, "backend": os.environ.get("CELERY_RESULT_BACKEND", "rpc://")})
+    config = {"broker": os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER,
+              "backend": os.environ.get("CELERY_RESULT_BACKEND") or "rpc://"}
+    if os.environ.get("CELERY_DEFAULT_QUEUE"):  # the queue the workers listen on (`-q`); default "dagster"
+        config["config_source"] = {"task_default_queue": os.environ["CELERY_DEFAULT_QUEUE"]}
+    return celery_executor.configured(config)
