@@ -151,10 +151,11 @@ def run_days(days: list[date], verbose: bool = False) -> int:
     job = defs.resolve_job_def(DAILY_JOB)
     partitions = job.partitions_def
     keys = [check_partition(partitions, d) for d in days]
-    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}}
     instance = _instance()
     failed = 0
     for n, key in enumerate(keys, 1):
+        _say(f"[{n}/{len(keys)}] {key} ...")
         started = time.perf_counter()
         result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
                                         run_config=run_config)

@@ -18,6 +18,7 @@ from .extract.assets import build_extract_assets, source_specs
 from .partitions import daily_partitions
 from .facebook.assets import build_facebook_assets
 from .ops.executors import job_executor
+from .ops.progress import progress_logger
 from .ops.schedules import build_schedules
 from .ops.signals import build_failure_sensor
 from .quality.checks import QualityResource, build_quality_checks
@@ -60,6 +61,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[daily_job],
         schedules=build_schedules(daily_job, partitions),
         sensors=[build_failure_sensor([daily_job])],
+        loggers={"console": dg.colored_console_logger, "progress": progress_logger},
         resources={"warehouse": warehouse, "capi": capi_resource(), "quality": QualityResource()},
     )
 
