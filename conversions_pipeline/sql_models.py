@@ -134,9 +134,7 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
 
 
 def read_model(engine: Engine, name: str, first: date, last: date | None = None) -> pd.DataFrame:
-    """A table model's rows for a day or a range of days."""
+    """A table model's rows for a day, or for the days ``first`` to ``last``."""
     table = sa.table(name, sa.column("partition_date"))
-    query = sa.select(sa.text("*")).select_from(table).where(
-        table.c.partition_date.between(first, last or first)) if last else \
-        sa.select(sa.text("*")).select_from(table).where(table.c.partition_date == first)
-    return read_frame(engine, query)
+    return read_frame(engine, sa.select(sa.text("*")).select_from(table)
+                      .where(table.c.partition_date.between(first, last or first)))

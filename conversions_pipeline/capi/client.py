@@ -126,7 +126,7 @@ def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _text(value, limit: int = 500) -> str | None:
+def _text(value) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value, default=str)

@@ -55,21 +55,26 @@ def _key(engine: Engine, day: date, step: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _acquire(try_lock, day: date, step: str, wait_seconds: float, on_wait) -> None:
+    """Call ``try_lock`` until it succeeds, saying once that we wait; stop after ``wait_seconds``."""
+    started, told = time.monotonic(), False
+    while not try_lock():
+        waited = time.monotonic() - started
+        if waited > wait_seconds:
+            raise _busy(day, step, waited)
+        if on_wait and not told:
+            on_wait(f"{step} for {day} is locked by another run; waiting up to {wait_seconds:.0f}s")
+            told = True
+        time.sleep(POLL_SECONDS)
+
+
 @contextmanager
 def _advisory_lock(engine: Engine, day: date, step: str, wait_seconds: float, on_wait) -> Iterator[None]:
     key = _key(engine, day, step)
-    started = time.monotonic()
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        told = False
-        while not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one():
-            waited = time.monotonic() - started
-            if waited > wait_seconds:
-                raise _busy(day, step, waited)
-            if on_wait and not told:
-                on_wait(f"{step} for {day} is locked by another run; waiting up to {wait_seconds:.0f}s")
-                told = True
-            time.sleep(POLL_SECONDS)
+        _acquire(lambda: conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one(),
+                 day, step, wait_seconds, on_wait)
         try:
             yield
         finally:
@@ -80,23 +85,17 @@ def _advisory_lock(engine: Engine, day: date, step: str, wait_seconds: float, on
 def _file_lock(database: Path, day: date, step: str, wait_seconds: float, on_wait) -> Iterator[None]:
     folder = database.parent / f"{database.name}.locks"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{day.isoformat()}.{step.replace('/', '_')}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    started = time.monotonic()
+    fd = os.open(folder / f"{day.isoformat()}.{step.replace('/', '_')}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def try_lock() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
     try:
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                waited = time.monotonic() - started
-                if waited > wait_seconds:
-                    raise _busy(day, step, waited) from None
-                if on_wait and not told:
-                    on_wait(f"{step} for {day} is locked by another run; waiting up to {wait_seconds:.0f}s")
-                    told = True
-                time.sleep(POLL_SECONDS)
+        _acquire(try_lock, day, step, wait_seconds, on_wait)
         try:
             yield
         finally:
