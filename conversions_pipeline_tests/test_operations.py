@@ -322,3 +322,61 @@ def test_a_partition_runs_through_a_celery_worker_on_rabbitmq(tmp_path, monkeypa
     assert len(outcome["celery"]) > 50 and outcome["celery"].equals(outcome["in_process"])
     steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
     assert {"upload__capi_events", "events__server_events"} <= steps
+
+
+# --- the SQLite writer: a bounded, logged wait -------------------------------------------------------
+
+def test_a_step_waits_for_the_sqlite_writer_with_a_logged_bounded_retry(embedded, monkeypatch, tmp_path):
+    import sqlite3
+    import threading
+
+    from conversions_pipeline.extract.run import extract_day
+    from conversions_pipeline.warehouse import engine as engine_module
+    from conversions_pipeline.warehouse.retry import retry_when_locked
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "busy.db"
+    engine = create_warehouse_engine(f"sqlite:///{path}")
+    from conversions_pipeline.warehouse.seed import seed_days
+    seed_days(engine, days=1, per_day=50, end_date=YESTERDAY, seed=2)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    release = threading.Timer(2.5, lambda: other.execute("COMMIT"))
+    release.start()
+    said = []
+    result = retry_when_locked(lambda: extract_day(engine, "calls", YESTERDAY), what="extract calls",
+                               log=said.append, first_delay=0.5)
+    release.join()
+    other.close()
+    assert result.rows > 50 and said and "busy with another writer" in said[0]
+    with pytest.raises(sa.exc.OperationalError):  # bounded: it gives up when the writer never lets go
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            retry_when_locked(lambda: extract_day(engine, "calls", YESTERDAY), what="extract calls",
+                              log=said.append, max_wait_seconds=1, first_delay=0.5)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+
+def test_the_multiprocess_executor_extracts_a_days_sources_in_parallel_on_sqlite(embedded, monkeypatch, tmp_path):
+    from conversions_pipeline.definitions import daily_job
+    from conversions_pipeline.extract.assets import extract_key
+    from conversions_pipeline.warehouse.schema import SOURCE_TABLES
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("CONVERSIONS_EXECUTOR", "multiprocess")
+    assert main(["seed", "--days", "1", "--per-day", "300", "--end-date", YESTERDAY.isoformat()]) == 0
+    instance = dg.DagsterInstance.get()
+    result = dg.execute_job(dg.reconstructable(daily_job), instance=instance, raise_on_error=False,
+                            tags={"dagster/partition": YESTERDAY.isoformat()},
+                            op_selection=[extract_key(s).to_python_identifier() for s in SOURCE_TABLES])
+    assert result.success
+    logs = instance.all_logs(result.run_id)
+    starts = {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"}
+    ends = {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_SUCCESS"}
+    extracts = [k for k in starts if k.startswith("extract__")]
+    assert len(extracts) == 5 and all(k in ends for k in extracts)
+    assert max(starts[k] for k in extracts) < min(ends[k] for k in extracts)  # all five were running at once

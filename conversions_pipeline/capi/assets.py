@@ -9,6 +9,7 @@ import dagster as dg
 
 from ..events.assets import EVENTS_KEY
 from ..warehouse.resource import WarehouseResource
+from ..warehouse.retry import retry_when_locked
 from .resource import ConversionsApiResource
 from .upload import UploadResult, upload_day
 
@@ -74,10 +75,12 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         target = capi.target()
         with warehouse.day_lock(day, "upload", log=context.log.warning), capi.client() as client:
             context.log.info(f"uploading {day} to {target.describe()}")
-            result = upload_day(warehouse.get_engine(), client, day, batch_size=capi.batch_size,
-                                max_in_flight=capi.max_in_flight, force=config.force, dry_run=config.dry_run,
-                                progress=progress, destination=target.kind, max_seconds=capi.max_upload_seconds,
-                                log=context.log.warning)
+            result = retry_when_locked(  # the ledger makes a resumed upload safe: nothing is sent twice
+                lambda: upload_day(warehouse.get_engine(), client, day, batch_size=capi.batch_size,
+                                   max_in_flight=capi.max_in_flight, force=config.force, dry_run=config.dry_run,
+                                   progress=progress, destination=target.kind, max_seconds=capi.max_upload_seconds,
+                                   log=context.log.warning),
+                what=f"upload {day}", log=context.log.warning)
         if result.too_old:
             context.log.warning(too_old_message(result))
         if result.pending and not result.dry_run:

@@ -8,6 +8,7 @@ import dagster as dg
 from ..capi.resource import ConversionsApiResource
 from ..extract.assets import extract_key
 from ..warehouse.resource import WarehouseResource
+from ..warehouse.retry import retry_when_locked
 from .config import FORMAT_TABLES, EventsConfig
 from .run import EventsResult, build_day
 
@@ -58,7 +59,9 @@ def build_events_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
         day = context.partition_time_window.start.date()
         # the pixel comes from the resource that uploads, so events and upload cannot disagree
         with warehouse.day_lock(day, "events", log=context.log.warning):
-            result = build_day(warehouse.get_engine(), day, config, capi.default_pixel(), partitions.timezone)
+            result = retry_when_locked(
+                lambda: build_day(warehouse.get_engine(), day, config, capi.default_pixel(), partitions.timezone),
+                what=f"events {day}", log=context.log.warning)
         context.log.info(f"{day}: {result.events} events, {dict(result.by_status)}")
         return dg.MaterializeResult(metadata=_metadata(result))
 

@@ -6,6 +6,7 @@
 import dagster as dg
 
 from ..warehouse.resource import WarehouseResource
+from ..warehouse.retry import retry_when_locked
 from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
 from .run import ExtractResult, extract_day
 
@@ -91,9 +92,11 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
                 context.log.info(f"{source} {day}: {r.rows} rows staged ({r.chunks} chunks)")
 
             with warehouse.day_lock(day, f"extract/{source}", log=context.log.warning):
-                result = extract_day(warehouse.get_engine(), source, day, partitions.timezone,
-                                     chunk_rows=config.chunk_rows, default_region=config.default_region,
-                                     progress=progress)
+                result = retry_when_locked(
+                    lambda: extract_day(warehouse.get_engine(), source, day, partitions.timezone,
+                                        chunk_rows=config.chunk_rows, default_region=config.default_region,
+                                        progress=progress),
+                    what=f"extract {source} {day}", log=context.log.warning)
             if result.unreadable_in_table or result.unreadable_near_day:
                 context.log.warning(
                     f"{source}: {result.unreadable_in_table} row(s) of the table and {result.unreadable_near_day} "

@@ -8,6 +8,7 @@ from ..capi.assets import UPLOAD_KEY
 from ..capi.client import FatalApiError, GraphReadError
 from ..capi.resource import ConversionsApiResource
 from ..warehouse.resource import WarehouseResource
+from ..warehouse.retry import retry_when_locked
 from .reads import ReadResult, read_dataset_quality, read_insights, record_read
 
 INSIGHTS_KEY = dg.AssetKey(["facebook", "facebook_insights"])
@@ -21,7 +22,8 @@ def _finish(context, engine, day, source: str, read) -> dg.MaterializeResult:
     except (FatalApiError, GraphReadError) as exc:
         result = ReadResult("error", str(exc))
         context.log.warning(f"{source} for {day}: {exc}")
-    record_read(engine, day, source, result)
+    retry_when_locked(lambda: record_read(engine, day, source, result), what=f"{source} {day}",
+                      log=context.log.warning)
     meta = {"status": result.status, "message": result.message, "rows": dg.MetadataValue.int(result.rows)}
     if result.days:
         meta["days_read"] = f"{result.days[0]} .. {result.days[1]}"

@@ -26,6 +26,7 @@ from ..extract.assets import extract_key
 from ..partitions import day_bounds_utc
 from ..warehouse.io import read_frame
 from ..warehouse.resource import WarehouseResource
+from ..warehouse.retry import retry_when_locked
 from ..warehouse.schema import STAGED_TABLES, capi_batches, capi_events, dq_results, server_events
 from .gx_checks import Outcome, run_suite
 from .thresholds import Thresholds
@@ -113,7 +114,8 @@ def _check(asset: dg.AssetKey, name: str, blocking: bool, description: str, suit
         engine = warehouse.get_engine()
         outcomes = evaluate(lambda: suites_for(context, engine, day, quality.thresholds()))
         try:
-            record(engine, day, asset, name, outcomes, context.run.run_id)
+            retry_when_locked(lambda: record(engine, day, asset, name, outcomes, context.run.run_id),
+                              what=f"dq_results {asset.to_user_string()} {day}", log=context.log.warning)
         except sa.exc.SQLAlchemyError as exc:  # the check's answer still stands; say why it is not stored
             context.log.warning(f"dq_results not written ({type(exc).__name__}); run `conversions-pipeline init-db`")
         return to_result(day, outcomes, severity)

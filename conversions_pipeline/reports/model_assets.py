@@ -10,6 +10,7 @@ from ..extract.assets import extract_key, source_key
 from ..facebook.assets import DATASET_QUALITY_KEY, INSIGHTS_KEY
 from ..sql_models import Model, load_models, read_model, run_model
 from ..warehouse.resource import WarehouseResource
+from ..warehouse.retry import retry_when_locked
 from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
 
 SOURCE_ASSETS = {
@@ -38,7 +39,8 @@ def build_model_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
         def _model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
             day = context.partition_time_window.start.date()
             engine = warehouse.get_engine()
-            rows = run_model(engine, model, day)
+            rows = retry_when_locked(lambda: run_model(engine, model, day), what=f"model {model.name} {day}",
+                                     log=context.log.warning)
             meta = {"rows": dg.MetadataValue.int(rows), "materialized": model.materialized,
                     "sql": dg.MetadataValue.path(f"dbt_like_sql/models/{model.path.name}")}
             if model.materialized == "table" and rows:

@@ -68,10 +68,14 @@ def _without_row_values(context):
                                               hide_parameters=True)
 
 
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+"""How long SQLite itself waits for another writer before warehouse.retry takes over (and logs)."""
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     """WAL lets the upload's threads write outcomes while pages are read; wait instead of failing."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
