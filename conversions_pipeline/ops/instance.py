@@ -35,7 +35,18 @@ def use_instance_home() -> Path:
 
 
 def get_instance():
+    """The instance; its first creation (Dagster creates its SQLite tables then) is serialized
+    between processes, so two runs started at once on a fresh folder do not race."""
+    import fcntl
+
     import dagster as dg
 
-    use_instance_home()
-    return dg.DagsterInstance.get()
+    home = use_instance_home()
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)  # make sure the storage exists before another process looks
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
