@@ -213,6 +213,12 @@ def _demo(args: argparse.Namespace) -> int:
     _say(f"demo: running the daily job for {days[0]} .. {days[-1]}")
     status = run_days(days, verbose=args.verbose)
     write_report(days[0], days[-1], None, per_day=True)
+    from .ops.instance import dagster_home, remember_for_dagster_dev
+
+    home = dagster_home()
+    if remember_for_dagster_dev(home):
+        _say(f"wrote DAGSTER_HOME={home} into ./.env, so `dagster dev` here shows these runs")
+    _say("see the runs, lineage and checks: uv run conversions-pipeline ui (or uv run dagster dev)")
     return status
 
 

@@ -22,7 +22,9 @@ def _clean_settings(monkeypatch, tmp_path):
     """Each test starts from the embedded default in its own data folder (its own Dagster
     instance too), whatever the developer's shell exports."""
     monkeypatch.setenv("CONVERSIONS_DATA_DIR", str(tmp_path / "default-data"))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing a test runs writes into the checkout (./.env, ./data)
+    monkeypatch.setenv("DAGSTER_HOME", "unset")  # recorded, so whatever a test sets is undone after it
+    monkeypatch.delenv("DAGSTER_HOME")
     for name in ("WAREHOUSE_URL", "WAREHOUSE_SCHEMA", "CAPI_DESTINATION", "FB_PIXEL_ID", "FB_ACCESS_TOKEN",
                  "FB_GRAPH_BASE_URL", "FB_API_VERSION", "FB_TEST_EVENT_CODE", "PARTITIONS_TIMEZONE",
                  "FB_AD_ACCOUNT_ID", "FB_ATTRIBUTION_WINDOWS", "CONVERSIONS_EXECUTOR", "SCHEDULES_ENABLED",

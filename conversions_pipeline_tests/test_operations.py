@@ -380,3 +380,14 @@ def test_the_multiprocess_executor_extracts_a_days_sources_in_parallel_on_sqlite
     extracts = [k for k in starts if k.startswith("extract__")]
     assert len(extracts) == 5 and all(k in ends for k in extracts)
     assert max(starts[k] for k in extracts) < min(ends[k] for k in extracts)  # all five were running at once
+
+
+def test_after_the_demo_a_plain_dagster_dev_here_opens_the_demos_instance(embedded, tmp_path, capsys):
+    assert main(["demo", "--days", "1", "--per-day", "40"]) == 0
+    home = (embedded / "dagster").resolve()
+    assert (tmp_path / ".env").read_text() == f"DAGSTER_HOME={home}\n"  # `dagster dev` loads ./.env
+    assert f"DAGSTER_HOME={home}" in capsys.readouterr().out
+    from conversions_pipeline.ops.instance import dagster_home
+    assert dagster_home() == home  # the CLI reads it back the same way
+    assert main(["demo", "--days", "1", "--per-day", "40"]) == 0
+    assert (tmp_path / ".env").read_text().count("DAGSTER_HOME") == 1
