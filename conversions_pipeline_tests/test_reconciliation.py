@@ -220,7 +220,7 @@ def test_the_demo_prints_each_days_waterfall_and_writes_an_html_report_with_char
     assert main(["demo", "--days", "2", "--per-day", "200"]) == 0
     out = capsys.readouterr().out
     assert out.count("CallRail vs Facebook, 20") == 2 and out.count("| attributed by Facebook") == 2
-    path = out.strip().splitlines()[-1].removeprefix("report: ")
+    path = next(line for line in out.splitlines() if line.startswith("report: ")).removeprefix("report: ")
     parser = _Html()
     parser.feed(open(path).read())
     figures = [attrs.get("id") for tag, attrs in parser.tags if tag == "figure"]
