@@ -126,12 +126,6 @@ def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
 class ConversionsApiClient:
     def __init__(self, base_url: str, api_version: str, access_token: str, *, test_event_code: str | None = None,
                  partner_agent: str | None = None, timeout_seconds: float = 10.0, max_attempts: int = 6,
@@ -173,7 +167,8 @@ class ConversionsApiClient:
         self.close()
 
     def redact(self, text) -> str | None:
-        """The text with the token (wherever it appears) masked; always before any truncation."""
+        """The text (anything else as JSON) with the token, wherever it appears, masked; always
+        before any truncation."""
         if text is None:
             return None
         text = text if isinstance(text, str) else json.dumps(text, default=str)
@@ -273,10 +268,10 @@ class ConversionsApiClient:
             if kind == "invalid":
                 raise GraphReadError(f"Meta refused {path.split('/')[-1]} (code {err.get('code')}"
                                      f"{'/' + str(err.get('error_subcode')) if err.get('error_subcode') else ''}: "
-                                     f"{(self.redact(_text(err.get('message'))) or '')[:200]})")
+                                     f"{(self.redact(err.get('message')) or '')[:200]})")
             delay = self._backoff(attempt, kind, resp.headers)
             if attempt >= self.max_attempts or time.monotonic() - started + delay > self.max_retry_seconds:
-                reason = resp.network_error or (self.redact(_text(err.get("message"))) or "")[:200]
+                reason = resp.network_error or (self.redact(err.get("message")) or "")[:200]
                 raise GraphReadError(f"could not read {path.split('/')[-1]} after {attempt} attempts: {reason}")
             if self.stopping.wait(delay):
                 raise GraphReadError("stopped")
@@ -328,10 +323,9 @@ class ConversionsApiClient:
                              events_received=received,
                              messages=json.loads(self.redact(json.dumps(messages, default=str)))
                              if messages is not None else None,
-                             fbtrace_id=self.redact(_text(body.get("fbtrace_id") or err.get("fbtrace_id")))
-                             if (body.get("fbtrace_id") or err.get("fbtrace_id")) else None,
+                             fbtrace_id=self.redact(body.get("fbtrace_id") or err.get("fbtrace_id") or None),
                              error_code=_int(err.get("code")), error_subcode=_int(err.get("error_subcode")),
-                             error_message=self.redact(_text(message))[:2000] if message else None)
+                             error_message=self.redact(message)[:2000] if message else None)
             if record.fbtrace_id:
                 record.fbtrace_id = record.fbtrace_id[:64]
             if kind == "invalid" and len(events) > 1:
@@ -380,7 +374,7 @@ def _pending(events, batch_id: str, attempts: int, reason: str, record: Attempt 
 
 
 def _fatal_message(err: dict, pixel_id: str, redact) -> str:
-    code, message = err.get("code"), (redact(_text(err.get("message"))) or "")[:300]
+    code, message = err.get("code"), (redact(err.get("message")) or "")[:300]
     if code == TOKEN_ERROR_CODE:
         return (f"Meta refused the access token (code 190: {message}); set FB_ACCESS_TOKEN to a valid, "
                 "unexpired system-user token for this pixel")
