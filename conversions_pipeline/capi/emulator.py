@@ -136,6 +136,15 @@ def validate_events(data, now: int, config: EmulatorConfig) -> None:
             raise _bad(i, "Purchase events need custom_data.value and custom_data.currency", 2804005)
 
 
+def _event_from_text(event):
+    if not isinstance(event, str):
+        return event
+    try:
+        return json.loads(event)
+    except json.JSONDecodeError:
+        raise GraphApiError(400, 100, "(#100) data is not valid JSON") from None
+
+
 def _bucket(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
@@ -172,6 +181,8 @@ class Emulator:
                 data = json.loads(data)
             except json.JSONDecodeError:
                 raise GraphApiError(400, 100, "(#100) data is not valid JSON") from None
+        if isinstance(data, list) and any(isinstance(e, str) for e in data):
+            data = [_event_from_text(e) for e in data]  # the SDK sends each event as its own JSON string
         now = int(time.time())
         try:
             validate_events(data, now, self.config)
