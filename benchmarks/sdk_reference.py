@@ -36,7 +36,7 @@ QUERIES = {
     "forms": ("SELECT id, submitted_at, customer_phone_number, customer_name, customer_email, landing_page_url, value "
               "FROM form_submissions WHERE submitted_at >= %s AND submitted_at < %s", "Lead", ActionSource.OTHER),
     "orders": ("SELECT id, created_at, phone, first_name, last_name, email, city, state, postal_code, country, "
-               "customer_id, total, currency, client_ip_address, client_user_agent, fbc, fbp FROM orders "
+               "customer_id, total, currency, client_ip_address, client_user_agent, fbc, fbp, event_source_url FROM orders "
                "WHERE created_at >= %s AND created_at < %s", "Purchase", ActionSource.WEBSITE),
 }
 
@@ -53,32 +53,50 @@ def _value(text):
         return None
 
 
+def _s(text):
+    """Empty text as None (the SDK would send an empty value as null, which Meta refuses)."""
+    text = (text or "").strip() if isinstance(text, str) or text is None else str(text)
+    return text or None
+
+
 def _country(text):
     """The SDK hashes a country only as a two-letter code (anything else would be sent as null)."""
     text = (text or "").strip()
     return text if len(text) == 2 and text.isalpha() else None
 
 
-def _user(source: str, r) -> UserData:
-    u = UserData()
-    try:
-        if source == "calls":
-            fn, ln = _split(r[3])
-            u = UserData(phone=r[2], first_name=fn, last_name=ln, city=r[4], state=r[5], zip_code=r[6],
-                         country_code=_country(r[7]))
-        elif source == "texts":
-            fn, ln = _split(r[3])
-            u = UserData(phone=r[2], first_name=fn, last_name=ln)
-        elif source == "forms":
-            fn, ln = _split(r[3])
-            u = UserData(phone=r[2], first_name=fn, last_name=ln, email=r[4])
+FIELDS = {
+    # source: UserData setter per column position (name: a full name split into first and last)
+    "calls": {2: "phone", 3: "name", 4: "city", 5: "state", 6: "zip_code", 7: "country_code"},
+    "texts": {2: "phone", 3: "name"},
+    "forms": {2: "phone", 3: "name", 4: "email"},
+    "orders": {2: "phone", 3: "first_name", 4: "last_name", 5: "email", 6: "city", 7: "state", 8: "zip_code",
+               9: "country_code", 10: "external_id", 13: "client_ip_address", 14: "client_user_agent", 15: "fbc",
+               16: "fbp"},
+}
+
+
+def _user(source: str, r) -> UserData | None:
+    """UserData field by field: a value the SDK's setter refuses loses that field, not the event."""
+    values = {}
+    for position, setter in FIELDS[source].items():
+        if setter == "name":
+            values["first_name"], values["last_name"] = _split(r[position])
+        elif setter == "country_code":
+            values[setter] = _country(r[position])
         else:
-            u = UserData(phone=r[2], first_name=r[3], last_name=r[4], email=r[5], city=r[6], state=r[7],
-                         zip_code=r[8], country_code=_country(r[9]), external_id=r[10], client_ip_address=r[13],
-                         client_user_agent=r[14], fbc=r[15], fbp=r[16])
-    except Exception:  # noqa: BLE001 - the SDK's setters raise on some values; a script keeps going
-        pass
-    return u
+            values[setter] = _s(r[position])
+    u = UserData()
+    kept = 0
+    for setter, value in values.items():
+        if value is None:
+            continue
+        try:
+            setattr(u, setter, value)
+            kept += 1
+        except Exception:  # noqa: BLE001 - e.g. an email the SDK's setter refuses
+            pass
+    return u if kept else None
 
 
 def build(source: str, r, event_name: str, action_source: str) -> Event | None:
@@ -92,11 +110,19 @@ def build(source: str, r, event_name: str, action_source: str) -> Event | None:
         v = _value(r[-1])
         if v is not None:
             custom = CustomData(value=v, currency="usd")
+    user = _user(source, r)
+    if user is None:
+        return None
     event = Event(event_name=event_name, event_time=int(when.replace(tzinfo=timezone.utc).timestamp()),
-                  event_id=f"{source}-{r[0]}", action_source=action_source, user_data=_user(source, r),
+                  event_id=f"{source}-{r[0]}", action_source=action_source, user_data=user,
                   custom_data=custom)
     if source == "forms" and r[5]:
         event.event_source_url = r[5]
+    if source == "orders":  # website needs the page and the browser; anything else is "other"
+        if r[17] and r[14]:
+            event.event_source_url = r[17]
+        else:
+            event.action_source = ActionSource.OTHER
     try:
         event.normalize()  # the SDK hashes here; an event it refuses is left out
     except Exception:  # noqa: BLE001

@@ -38,6 +38,7 @@ from ..meta import HASHED_KEYS, SUBCODE_TOO_OLD
 from .match_model import CLICK_WINDOW_DAYS, MATCH_PROBABILITY, VIEW_RATE, VIEW_WINDOW_DAYS, action_type, match_probability
 
 HASHED_FIELDS = (*HASHED_KEYS, "ge", "db")
+MUST_BE_HASHED = tuple(k for k in HASHED_FIELDS if k != "external_id")  # external_id: hashing recommended only
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/(events|insights)$")
 _DATASET_QUALITY = re.compile(r"^/(v\d+\.\d+)/dataset_quality$")
@@ -122,7 +123,7 @@ def validate_events(data, now: int, config: EmulatorConfig) -> None:
         user = event["user_data"]
         if not isinstance(user, dict):
             raise _bad(i, "user_data must be an object")
-        for key in HASHED_FIELDS:
+        for key in MUST_BE_HASHED:
             if key in user:
                 values = user[key] if isinstance(user[key], list) else [user[key]]
                 if not all(isinstance(v, str) and _HEX64.match(v) for v in values):
