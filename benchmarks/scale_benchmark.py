@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--sdk", action="store_true", help="also run sdk_reference.py on the same day")
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--steps", action="store_true", help="print every step, not only the groups")
+    parser.add_argument("--profile", metavar="DIR", help="record the run with py-spy (collapsed stacks) into DIR")
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="scale_benchmark_dagster_")
     results = []
@@ -182,7 +183,12 @@ def main() -> None:
         emulator, base = start_emulator(env)
         try:
             env.update(CAPI_DESTINATION="emulator", FB_GRAPH_BASE_URL=base)
-            took, peak, samples, text = measured([*CLI, "run", "--date", DAY.isoformat()], env)
+            command = [*CLI, "run", "--date", DAY.isoformat()]
+            if args.profile:
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                           "-o", str(Path(args.profile) / f"run_{calls}.txt"), "--", *command]
+            took, peak, samples, text = measured(command, env)
         finally:
             emulator.terminate()
             emulator.wait()

@@ -13,11 +13,23 @@ import html
 import io
 from datetime import date
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+
+class _Pyplot:
+    """matplotlib.pyplot, imported on first use (it takes about a second: runs that draw no chart,
+    and every process that only loads the Definitions, do not pay for it)."""
+
+    def __getattr__(self, name):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as pyplot
+
+        return getattr(pyplot, name)
+
+
+plt = _Pyplot()
 
 TREND_COLUMNS = ("source_rows", "sent", "accepted", "attributed")
 KEYS = ("em", "ph", "fn", "ln", "ct", "st", "zp", "country", "external_id", "fbc", "fbp", "client_ip_address",
