@@ -188,8 +188,16 @@ class ConversionsApiClient:
             body["partner_agent"] = self.partner_agent
         return body
 
-    def _post(self, pixel_id: str, events: list[dict]) -> _Response:
-        return self._request("POST", self.url(pixel_id), json={**self._body(events), "access_token": self._token})
+    def _post(self, pixel_id: str, events: list) -> _Response:
+        """POST the events: each a dict, or its JSON text already encoded (the upload encodes a
+        whole page at once); the body is assembled around them, never decoded again."""
+        texts = [e if isinstance(e, str) else json.dumps(e) for e in events]
+        rest = {**self._body([]), "access_token": self._token}
+        del rest["data"]
+        body = '{"data": [' + ", ".join(texts) + "]" + "".join(f", {json.dumps(k)}: {json.dumps(v)}"
+                                                                for k, v in rest.items()) + "}"
+        return self._request("POST", self.url(pixel_id), content=body.encode("utf-8"),
+                             headers={"Content-Type": "application/json"})
 
     def _request(self, method: str, url: str, **kwargs) -> _Response:
         """One request with a total deadline (connect, send and every byte of the answer) and a cap
@@ -282,7 +290,7 @@ class ConversionsApiClient:
             raise PipelineError("a dry run writes request bodies to a folder: set the capi resource's dry_run_dir")
         batch_id = uuid.uuid4().hex
         folder = self.dry_run_dir / pixel_id  # url() below has checked the pixel id is digits only
-        body = self._body([payload for _, payload in events])
+        body = self._body([json.loads(p) if isinstance(p, str) else p for _, p in events])
         text = json.dumps({"url": self.url(pixel_id), "body": body}, indent=1)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{batch_id}.json").write_text(self.redact(text))

@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
@@ -72,6 +73,57 @@ def payload(row) -> dict:
     return event
 
 
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+_NON_STRICT = r"NaN|Infinity"
+
+
+def _json_strings(values: pd.Series) -> pd.Series:
+    """Each text as a JSON string literal: quoted as it is when nothing in it needs escaping
+    (ids, names, most URLs), through json.dumps otherwise."""
+    text = values.astype("string")
+    plain = ~text.str.contains(_NEEDS_ESCAPE, regex=True).fillna(False).astype(bool)
+    out = ('"' + text + '"').astype(object)
+    if not plain.all():
+        out[~plain] = [json.dumps(v) for v in text[~plain]]
+    return out.where(values.notna(), None)
+
+
+def payload_texts(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Every row's event as JSON text, exactly what :func:`payload` encodes, assembled column by
+    column from the JSON server_events already holds (user_data, custom_data and options are
+    strict JSON written by the events step); and, per row, whether it cannot be encoded as strict
+    JSON (those are named and skipped, never sent). Rows whose stored JSON mentions NaN or
+    Infinity, or is not an object, go through :func:`payload` and a strict encode one by one."""
+    user = rows["user_data"].astype("string")
+    custom = rows["custom_data"].astype("string")
+    options = rows["options"].astype("string")
+    has_custom = custom.notna() & (custom != "")
+    has_options = options.notna() & (options != "")
+    suspect = user.isna() | ~user.str.startswith("{").fillna(False).astype(bool)
+    for part in (user, custom, options):
+        suspect |= part.str.contains(_NON_STRICT, regex=True).fillna(False).astype(bool)
+    suspect |= has_options & ~(options.str.startswith("{") & options.str.endswith("}")).fillna(False).astype(bool)
+    text = ('{"event_name": ' + _json_strings(rows["event_name"]).astype("string")
+            + ', "event_time": ' + rows["event_time"].astype("int64").astype("string")
+            + ', "event_id": ' + _json_strings(rows["event_id"]).astype("string")
+            + ', "action_source": ' + _json_strings(rows["action_source"]).astype("string")
+            + ', "user_data": ' + user.fillna("{}"))
+    text = text + (', "custom_data": ' + custom).where(has_custom, "")
+    url = rows["event_source_url"].where(rows["event_source_url"].astype("string").fillna("") != "", None)
+    text = text + (', "event_source_url": ' + _json_strings(url).astype("string")).where(url.notna(), "")
+    inner = options.str.slice(1, -1).str.strip()
+    text = text + (", " + inner).where(has_options & (inner.fillna("") != ""), "") + "}"
+    out = text.astype(object)
+    bad = pd.Series(False, index=rows.index)
+    for i in np.flatnonzero(suspect.to_numpy()):
+        try:
+            out.iat[i] = json.dumps(payload(rows.iloc[i]), allow_nan=False)
+        except (TypeError, ValueError):
+            out.iat[i] = None
+            bad.iat[i] = True
+    return out, bad
+
+
 def encodable(items: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], list[str]]:
     """The events that encode as strict JSON (Meta refuses NaN and Infinity), and the ids of those
     that do not. The whole batch is tried first; events one by one only when it fails."""
@@ -120,7 +172,9 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
         try:
             if stop.is_set():
                 return
-            items, bad = encodable([(r.event_id, payload(r)) for r in rows.itertuples(index=False)])
+            ok = ~rows["unencodable"].to_numpy()
+            items = list(zip(rows["event_id"][ok], rows["payload"][ok]))
+            bad = rows["event_id"][~ok].tolist()
             if bad:
                 where = rows.set_index("event_id").loc[bad, ["source_table", "source_id"]]
                 with lock:
@@ -175,7 +229,12 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
                 result.skipped_at_send += len(group)
                 if not dry_run:
                     ledger.mark_skipped(engine, pixel, group["event_id"].tolist(), "too_old_at_send")
-            for pixel, group in page[~stale].groupby("pixel_id", sort=True):
+            page = page[~stale]
+            page = page.assign(payload=None, unencodable=False)
+            if len(page):
+                texts, bad = payload_texts(page)
+                page["payload"], page["unencodable"] = texts, bad
+            for pixel, group in page.groupby("pixel_id", sort=True):
                 buffered = pd.concat([*buffers.pop(pixel, []), group], ignore_index=True)
                 while len(buffered) >= batch_size:
                     submit(pixel, buffered.iloc[:batch_size])

@@ -59,7 +59,7 @@ def iter_day(
         # COPY ... TO STDOUT on a connection of its own (the caller writes on ``conn`` meanwhile),
         # parsed by Arrow's CSV reader: no Python object per value.
         with conn.engine.connect() as reader:
-            yield from _copy_frames(reader, query, text_numerics=True)
+            yield from _copy_frames(reader, query, text_numerics=True, chunk_rows=chunk_rows)
         return
     # Per-statement options: Connection.execution_options() would change the whole connection.
     result = conn.execute(query, execution_options={"stream_results": True, "max_row_buffer": chunk_rows})
@@ -233,7 +233,8 @@ def _arrow_types(query: sa.Select, text_numerics: bool) -> dict[str, pa.DataType
     return types if types and len(types) == len(query.selected_columns) else None
 
 
-def _copy_frames(conn: Connection, query: sa.Select, text_numerics: bool) -> Iterator[pd.DataFrame]:
+def _copy_frames(conn: Connection, query: sa.Select, text_numerics: bool,
+                 chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
     """Stream ``query``'s rows as DataFrames, one Arrow batch at a time.
 
     The statement is compiled by SQLAlchemy and its parameters bound by the driver (``mogrify``,
@@ -277,10 +278,9 @@ def _copy_frames(conn: Connection, query: sa.Select, text_numerics: bool) -> Ite
             if "Empty CSV" not in str(exc):
                 raise
             reader = None
-        for batch in reader or ():
-            if batch.num_rows:
-                empty = False
-                yield _to_pandas(batch)
+        for table in _rebatched(reader or (), chunk_rows):
+            empty = False
+            yield table.to_pandas(date_as_object=True)
     finally:
         source.close()  # a reader that stopped early ends the copy (broken pipe)
         producer.join()
@@ -291,5 +291,22 @@ def _copy_frames(conn: Connection, query: sa.Select, text_numerics: bool) -> Ite
         yield pd.DataFrame({name: pd.Series(dtype=object) for name in names})
 
 
-def _to_pandas(batch: pa.RecordBatch) -> pd.DataFrame:
-    return batch.to_pandas(date_as_object=True)
+def _rebatched(batches, rows: int | None) -> Iterator[pa.Table]:
+    """Arrow's batches as tables of exactly ``rows`` rows (the last one shorter), or as they come."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        if rows is None:
+            yield pa.Table.from_batches([batch])
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if pending and count:
+        yield pa.Table.from_batches(pending)
