@@ -39,7 +39,7 @@ DAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 CLI = [str(Path(sys.executable).parent / "conversions-pipeline")]
 
-GROUPS = (("extract", "extract_"), ("checks", "_structure"), ("checks", "_coverage"), ("checks", "_delivery"),
+GROUPS = (("checks", "_structure"), ("checks", "_coverage"), ("checks", "_delivery"), ("extract", "extract_"),
           ("events", "events_"), ("upload", "upload_"), ("facebook reads", "facebook_"), ("marts", "marts_"),
           ("report", "report"))
 

@@ -36,6 +36,12 @@ def event_id(source_table: str, source_id: str, event_name: str) -> str:
     return hashlib.sha256(f"{source_table}|{source_id}|{event_name}".encode()).hexdigest()[:32]
 
 
+def event_ids(source_tables: pd.Series, source_ids: pd.Series, event_names: pd.Series) -> pd.Series:
+    """:func:`event_id` for many events at once (one vectorized SHA-256 pass)."""
+    key = (source_tables.astype(str) + "|" + source_ids.astype(str) + "|" + event_names.astype(str)).astype(object)
+    return hash_values(key).str.slice(0, 32).astype(object).to_numpy()
+
+
 def parse_value(values: pd.Series) -> pd.Series:
     """Lead values as exports land them ("125.00", "$125", "$1,250.50", "") as floats; NA when not a number."""
     text = values.astype("string").str.replace(r"[\s$,]", "", regex=True).str.replace(r"^USD", "", regex=True)
@@ -255,28 +261,37 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
     cur = currency.reindex(events["lead_row"]).to_numpy()
     tot = total.where(total_ok).reindex(events["lead_row"]).to_numpy()
     is_order = (events["format"] == "orders").to_numpy()
-    custom, notes = [], []
-    for i, row in enumerate(events[["source_id", "format"]].itertuples(index=False)):
-        note = None
-        if is_order[i]:
-            data = {"value": None if pd.isna(tot[i]) else round(float(tot[i]), 2),
-                    "currency": None if pd.isna(cur[i]) else cur[i], "order_id": row.source_id,
-                    "content_type": "product"}
-            data.update(contents.get(row.source_id, {}))
-            dropped = data.pop("dropped_lines", 0)
-            if dropped:
-                note = f"{dropped} order line(s) left out: quantity missing or below 1"
-        else:
-            data = {} if pd.isna(lv[i]) else {"value": round(float(lv[i]), 2), "currency": config.default_currency}
-        custom.append({k: v for k, v in data.items() if v is not None})
-        notes.append(note)
-    events["custom"] = custom
+    # orders: a dict per order (its lines); leads: value and currency, encoded once per distinct value
+    custom_json = np.full(len(events), None, dtype=object)
+    notes = np.full(len(events), None, dtype=object)
+    has_value = np.zeros(len(events), dtype=bool)
+    has_currency = np.zeros(len(events), dtype=bool)
+    order_rows = np.flatnonzero(is_order)
+    source_ids = events["source_id"].to_numpy()
+    for i in order_rows:
+        data = {"value": None if pd.isna(tot[i]) else round(float(tot[i]), 2),
+                "currency": None if pd.isna(cur[i]) else cur[i], "order_id": source_ids[i],
+                "content_type": "product"}
+        data.update(contents.get(source_ids[i], {}))
+        dropped = data.pop("dropped_lines", 0)
+        if dropped:
+            notes[i] = f"{dropped} order line(s) left out: quantity missing or below 1"
+        data = {k: v for k, v in data.items() if v is not None}
+        has_value[i], has_currency[i] = "value" in data and data["value"] >= 0, "currency" in data
+        custom_json[i] = _json_or_none(data)
+    lead_rows = np.flatnonzero(~is_order & ~pd.isna(lv))
+    if len(lead_rows):
+        codes, uniques = pd.factorize(lv[lead_rows])
+        currency_part = {} if config.default_currency is None else {"currency": config.default_currency}
+        texts = np.array([_json_or_none({**currency_part, "value": round(float(v), 2)}) for v in uniques], dtype=object)
+        custom_json[lead_rows] = texts[codes]
+        has_value[lead_rows] = np.array([round(float(v), 2) >= 0 for v in uniques])[codes]
+        has_currency[lead_rows] = bool(currency_part)
     value_dropped = (~lead_ok & lead_value.notna()).reindex(events["lead_row"]).to_numpy() & ~is_order
-    events["value_note"] = np.where(value_dropped, "value left out: not a finite amount between 0 and the cap",
-                                    pd.Series(notes, dtype=object).to_numpy())
+    events["value_note"] = np.where(value_dropped, "value left out: not a finite amount between 0 and the cap", notes)
 
     events["note"] = _join_notes(events["note"], events["value_note"])
-    events["custom_data"] = [_json_or_none(c) for c in events["custom"]]
+    events["custom_data"] = custom_json
 
     # user_data and match keys
     present = pd.DataFrame({k: events[k].notna() for k in USER_DATA_KEYS})
@@ -292,8 +307,7 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
     max_age = np.where(e["action_source"] == "physical_store", config.physical_store_max_age_days,
                        config.max_age_days) * 86_400
     purchase = e["event_name"] == "Purchase"
-    purchase_ok = pd.Series([("value" in c and c["value"] >= 0 and "currency" in c) for c in e["custom"]],
-                            index=e.index)
+    purchase_ok = pd.Series(has_value & has_currency, index=e.index)
     hashed_contact = e["em"].isin(suppressed) | e["ph"].isin(suppressed) if suppressed else False
     order_status = e["order_status"].astype("string").str.lower()
     is_call, is_text = e["format"] == "calls", e["format"] == "texts"
@@ -325,7 +339,7 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items:
 
     # routing, ids, options
     e["pixel_id"] = _route(e, config, default_pixel)
-    e["event_id"] = [event_id(t, s, n) for t, s, n in zip(e["source_table"], e["source_id"], e["event_name"])]
+    e["event_id"] = event_ids(e["source_table"], e["source_id"], e["event_name"])
     e["event_time"] = _unix(e["time"])
     e["custom_data"] = e["custom_data"].mask(e["custom_data"].eq(_UNENCODABLE), None)
     e["options"] = _options(e, config)
@@ -419,8 +433,18 @@ def _options(events: pd.DataFrame, config: EventsConfig) -> list[str | None]:
     """opt_out and Limited Data Use, per event, as JSON."""
     state = events["region_state"].astype("string")
     country = events["region_country"].astype("string")
+    if not config.opt_out and config.ldu not in ("all", "california"):
+        return [None] * len(events)
+    # the options depend only on the (state, country) pair: encoded once per distinct pair
+    pairs = pd.MultiIndex.from_arrays([state.fillna("\x00"), country.fillna("\x00")])
+    codes, uniques = pd.factorize(pairs)
+    distinct = [(None if st == "\x00" else st, None if co == "\x00" else co) for st, co in uniques]
+    return list(np.array(_options_for(distinct, config), dtype=object)[codes])
+
+
+def _options_for(pairs: list[tuple], config: EventsConfig) -> list[str | None]:
     out = []
-    for st, co in zip(state.tolist(), country.tolist()):
+    for st, co in pairs:
         opts: dict = {}
         if config.opt_out:
             opts["opt_out"] = True

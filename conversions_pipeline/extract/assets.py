@@ -5,6 +5,7 @@
 
 import dagster as dg
 
+from ..quality.gx_checks import warm_up_gx
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
 from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
@@ -87,6 +88,9 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
         def _extract(context: dg.AssetExecutionContext, config: ExtractConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
             day = context.partition_time_window.start.date()
+            # The quality checks that follow need great-expectations, whose import is seconds of
+            # Python: started now, it overlaps the extract's waits on the database.
+            warm_up_gx()
 
             def progress(r: ExtractResult) -> None:
                 context.log.info(f"{source} {day}: {r.rows} rows staged ({r.chunks} chunks)")

@@ -142,9 +142,11 @@ suites = _Suites()
 
 
 def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    def staged(engine, source: str, day: date) -> pd.DataFrame:
+    def staged(engine, source: str, day: date, columns) -> pd.DataFrame:
+        """The day's staged rows, only the columns the suite looks at (a day can be millions of rows)."""
         table = STAGED_TABLES[source]
-        return read_frame(engine, sa.select(table).where(table.c.partition_date == day))
+        return read_frame(engine, sa.select(*[table.c[c] for c in columns if c in table.c])
+                          .where(table.c.partition_date == day))
 
     checks = []
     for source, table in STAGED_TABLES.items():
@@ -154,27 +156,31 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
             start, end = day_bounds_utc(day, partitions.timezone)
             meta = _latest_metadata(context, key, day.isoformat())
             expected = (meta["source_rows"].value - meta["dropped_rows"].value) if "source_rows" in meta else None
-            return suites.extract_structure(staged(engine, source, day), table, start, end, expected)
+            return suites.extract_structure(staged(engine, source, day, suites.extract_structure_columns(table)),
+                                            table, start, end, expected)
 
         def coverage(context, engine, day, thresholds, source=source, table=table):
-            return suites.extract_coverage(staged(engine, source, day), table, thresholds)
+            return suites.extract_coverage(staged(engine, source, day, suites.EXTRACT_COVERAGE_COLUMNS), table,
+                                           thresholds)
 
         checks.append(_check(key, STRUCTURE, True, f"stg_{source} for the day: required columns, ids, timestamps "
                              "inside the day, hashed columns 64-hex, row count equal to the source's", structure))
         checks.append(_check(key, COVERAGE, False, "share of phones and emails that normalize, duplicate ids, "
                              "valid currencies (WARN thresholds in the quality resource)", coverage))
 
-    def events_frame(engine, day):
-        return read_frame(engine, sa.select(server_events).where(server_events.c.partition_date == day))
+    def events_frame(engine, day, columns):
+        return read_frame(engine, sa.select(*[server_events.c[c] for c in columns])
+                          .where(server_events.c.partition_date == day))
 
     checks.append(_check(EVENTS_KEY, STRUCTURE, True, "unique event ids per pixel, allowed names and action "
                          "sources, event_time in Meta's window, hashed keys 64-hex, fbc shape, Purchase value and "
                          "currency, a match key on every eligible event; a failure stops the day's upload",
-                         lambda c, e, d, t: suites.events_structure(events_frame(e, d),
-                                                                    datetime.now(timezone.utc))))
+                         lambda c, e, d, t: suites.events_structure(
+                             events_frame(e, d, suites.EVENTS_STRUCTURE_COLUMNS), datetime.now(timezone.utc))))
     checks.append(_check(EVENTS_KEY, COVERAGE, False, "share of eligible events with a strong key, of "
                          "Facebook-credited leads with a click id, of Purchases with a currency",
-                         lambda c, e, d, t: suites.events_coverage(events_frame(e, d), t)))
+                         lambda c, e, d, t: suites.events_coverage(
+                             events_frame(e, d, suites.EVENTS_COVERAGE_COLUMNS), t)))
 
     def delivery(context, engine, day, thresholds):
         ledger = read_frame(engine, sa.select(capi_events.c.status).where(capi_events.c.partition_date == day))

@@ -64,6 +64,19 @@ def _gx_context():
         return _context
 
 
+_warm_up: threading.Thread | None = None
+
+
+def warm_up_gx() -> None:
+    """Import great-expectations and make its context in a background thread (once per process)."""
+    global _warm_up
+    with _context_lock:
+        if _context is not None or _warm_up is not None:
+            return
+        _warm_up = threading.Thread(target=_gx_context, name="gx-import", daemon=True)
+    _warm_up.start()
+
+
 def mask(column: str | None, value) -> str:
     """An unexpected value as it may be shown: ids as they are, anything else as its shape."""
     if value is None or (not isinstance(value, (list, dict, tuple)) and pd.isna(value)):

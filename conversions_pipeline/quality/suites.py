@@ -38,6 +38,17 @@ def _times(values: pd.Series) -> pd.Series:
 
 # --- extract/* ---------------------------------------------------------------------------------------
 
+def extract_structure_columns(table: sa.Table) -> list[str]:
+    """The staged columns :func:`extract_structure` looks at."""
+    return ["partition_date", "id", table.info["time_column"], *HASHED_KEYS]
+
+
+EXTRACT_COVERAGE_COLUMNS = ("id", "dropped_keys", "ph", "em", "currency")
+EVENTS_STRUCTURE_COLUMNS = ("pixel_id", "event_id", "event_name", "action_source", "status", "event_time",
+                            "custom_data", "user_data", "match_keys")
+EVENTS_COVERAGE_COLUMNS = ("status", "match_keys", "facebook_credited", "event_name", "custom_data")
+
+
 def extract_structure(frame: pd.DataFrame, table: sa.Table, start: datetime, end: datetime,
                       expected_rows: int | None):
     time_col = table.info["time_column"]
@@ -81,11 +92,18 @@ def extract_coverage(frame: pd.DataFrame, table: sa.Table, thresholds: Threshold
 # --- events/server_events ----------------------------------------------------------------------------
 
 _HASHED_PAIR = r'"(' + "|".join(HASHED_KEYS) + r')": "([^"]*)"'
+_BAD_HASHED_PAIR = (r'"(?:' + "|".join(HASHED_KEYS) + r')": "(?:[^"]{0,63}"|[^"]{65,}"|[^"]*[^0-9a-f"][^"]*")')
 
 
 def _unhashed_key(user_data: pd.Series) -> pd.Series:
     """Per event, the first hashed key whose value is not 64 lowercase hex characters, else NULL."""
-    pairs = user_data.fillna("").astype(str).str.extractall(_HASHED_PAIR)
+    text = user_data.astype("string[pyarrow]")
+    # one RE2 pass finds the rows with a hashed key whose value is not 64 lowercase hex characters
+    # (shorter, longer, or any other character); only those rows are taken apart
+    suspect = text.str.contains(_BAD_HASHED_PAIR, regex=True).fillna(False).astype(bool).to_numpy()
+    if not suspect.any():
+        return pd.Series(None, index=user_data.index, dtype=object)
+    pairs = user_data[suspect].fillna("").astype(str).str.extractall(_HASHED_PAIR)
     if pairs.empty:
         return pd.Series(None, index=user_data.index, dtype=object)
     bad = pairs[~pairs[1].str.fullmatch(HEX64[1:-1])]
