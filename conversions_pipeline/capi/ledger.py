@@ -8,6 +8,7 @@ stays ``pending`` and the next run sends it again with the same event_id (Meta d
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
@@ -131,6 +132,11 @@ def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutc
                     destination: str | None = None) -> None:
     """One UPDATE per distinct outcome (a whole accepted batch is one statement), in one transaction.
     Attempts add up over runs; first_sent_at and accepted_at keep their first value."""
+    with engine.begin() as conn:
+        _update_outcomes(conn, pixel_id, outcomes, destination)
+
+
+def _update_outcomes(conn, pixel_id: str, outcomes: dict[str, EventOutcome], destination: str | None = None) -> None:
     groups: dict[tuple, list[str]] = {}
     for eid, o in outcomes.items():
         message = o.error_message[:2000] if o.error_message else None
@@ -140,22 +146,106 @@ def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutc
     ce, se = capi_events, server_events
     sent_hash = (sa.select(se.c.payload_hash)
                  .where(se.c.pixel_id == ce.c.pixel_id, se.c.event_id == ce.c.event_id).limit(1).scalar_subquery())
-    with engine.begin() as conn:
-        for (status, reason, batch, tries, code, subcode, message, trace), ids in groups.items():
-            accepted_at = sa.func.coalesce(ce.c.accepted_at, now) if status == "accepted" else ce.c.accepted_at
-            for start in range(0, len(ids), 1000):
-                conn.execute(
-                    sa.update(ce)
-                    .where(ce.c.pixel_id == pixel_id, ce.c.event_id.in_(ids[start:start + 1000]))
-                    .values(status=status, reason=reason, batch_id=batch, attempts=ce.c.attempts + tries,
-                            error_code=code, error_subcode=subcode, error_message=message, fbtrace_id=trace,
-                            sent_at=now, updated_at=now, last_attempt_at=now,
-                            first_sent_at=sa.func.coalesce(ce.c.first_sent_at, now), accepted_at=accepted_at,
-                            payload_hash=sent_hash, destination=destination))
+    for (status, reason, batch, tries, code, subcode, message, trace), ids in groups.items():
+        accepted_at = sa.func.coalesce(ce.c.accepted_at, now) if status == "accepted" else ce.c.accepted_at
+        for start in range(0, len(ids), 1000):
+            conn.execute(
+                sa.update(ce)
+                .where(ce.c.pixel_id == pixel_id, ce.c.event_id.in_(ids[start:start + 1000]))
+                .values(status=status, reason=reason, batch_id=batch, attempts=ce.c.attempts + tries,
+                        error_code=code, error_subcode=subcode, error_message=message, fbtrace_id=trace,
+                        sent_at=now, updated_at=now, last_attempt_at=now,
+                        first_sent_at=sa.func.coalesce(ce.c.first_sent_at, now), accepted_at=accepted_at,
+                        payload_hash=sent_hash, destination=destination))
 
 
-def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> None:
-    row = {"destination": destination, "batch_id": attempt.batch_id, "partition_date": day, "pixel_id": pixel_id, "attempt": attempt.attempt,
+OUTCOME_COLUMNS = ("pixel_id", "event_id", "status", "reason", "batch_id", "attempts", "error_code", "error_subcode",
+                   "error_message", "fbtrace_id")
+
+
+def outcome_rows(pixel_id: str, outcomes: dict[str, EventOutcome]) -> list[tuple]:
+    """One row per event (OUTCOME_COLUMNS), for :func:`record_outcome_rows`."""
+    return [(pixel_id, eid, o.status, o.reason, o.batch_id, o.attempts, o.error_code, o.error_subcode,
+             o.error_message[:2000] if o.error_message else None, o.fbtrace_id) for eid, o in outcomes.items()]
+
+
+def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None) -> None:
+    """Outcomes (OUTCOME_COLUMNS rows) inside the caller's transaction. On PostgreSQL: COPY into a
+    temporary table and one ``UPDATE ... FROM``; elsewhere :func:`_update_outcomes` (one UPDATE
+    per distinct outcome). The same columns change either way."""
+    if not rows:
+        return
+    if not (conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2"):
+        by_pixel: dict[str, dict[str, EventOutcome]] = {}
+        for pixel, eid, status, reason, batch, tries, code, subcode, message, trace in rows:
+            by_pixel.setdefault(pixel, {})[eid] = EventOutcome(status, batch, tries, reason, code, subcode, message,
+                                                               trace)
+        for pixel, outcomes in by_pixel.items():
+            _update_outcomes(conn, pixel, outcomes, destination)
+        return
+    frame = pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS))
+    for name in ("attempts", "error_code", "error_subcode"):
+        frame[name] = frame[name].astype("Int64")
+    now = utcnow()
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE capi_outcomes_in (pixel_id text, event_id text, status text, reason text, "
+        "batch_id text, attempts integer, error_code integer, error_subcode integer, error_message text, "
+        "fbtrace_id text) ON COMMIT DROP")
+    from ..warehouse.io import copy_frame
+
+    copy_frame(conn, "capi_outcomes_in", frame)
+    ce, se = qualified(conn, capi_events), qualified(conn, server_events)
+    conn.exec_driver_sql(
+        f"UPDATE {ce} AS ce SET status = o.status, reason = o.reason, batch_id = o.batch_id, "
+        "attempts = ce.attempts + o.attempts, error_code = o.error_code, error_subcode = o.error_subcode, "
+        "error_message = o.error_message, fbtrace_id = o.fbtrace_id, sent_at = %(now)s, updated_at = %(now)s, "
+        "last_attempt_at = %(now)s, first_sent_at = coalesce(ce.first_sent_at, %(now)s), "
+        "accepted_at = CASE WHEN o.status = 'accepted' THEN coalesce(ce.accepted_at, %(now)s) "
+        "ELSE ce.accepted_at END, "
+        f"payload_hash = (SELECT se.payload_hash FROM {se} AS se WHERE se.pixel_id = ce.pixel_id "
+        "AND se.event_id = ce.event_id LIMIT 1), destination = %(destination)s "
+        "FROM capi_outcomes_in AS o WHERE ce.pixel_id = o.pixel_id AND ce.event_id = o.event_id",
+        {"now": now, "destination": destination})
+
+
+def qualified(conn, table: sa.Table) -> str:
+    from ..warehouse.engine import qualified_name
+
+    return qualified_name(conn, table)
+
+
+class Recorder:
+    """What an upload learns, written as it learns it: a batch's outcomes the moment Meta answered
+    (so a killed run resends at most what was in flight), together with the request rows that led
+    to them, in one transaction; request rows of retries still running wait for their batch's
+    outcome (or the end of the upload, or an interrupt)."""
+
+    def __init__(self, engine: Engine, day: date, destination: str | None):
+        self.engine, self.day, self.destination = engine, day, destination
+        self._attempts: list[dict] = []
+        self._lock = threading.Lock()
+
+    def attempt(self, pixel_id: str, attempt: Attempt) -> None:
+        with self._lock:
+            self._attempts.append(attempt_row(self.day, pixel_id, attempt, self.destination))
+
+    def outcomes(self, pixel_id: str, outcomes: dict[str, EventOutcome]) -> None:
+        self.flush(outcome_rows(pixel_id, outcomes))
+
+    def flush(self, outcomes: list[tuple] | None = None) -> None:
+        with self._lock:
+            attempts, self._attempts = self._attempts, []
+        if not attempts and not outcomes:
+            return
+        with self.engine.begin() as conn:
+            if attempts:
+                conn.execute(capi_batches.insert(), attempts)
+            if outcomes:
+                record_outcome_rows(conn, outcomes, self.destination)
+
+
+def attempt_row(day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> dict:
+    return {"destination": destination, "batch_id": attempt.batch_id, "partition_date": day, "pixel_id": pixel_id, "attempt": attempt.attempt,
            "events_sent": attempt.events_sent, "http_status": attempt.http_status,
            "events_received": attempt.events_received, "flagged": attempt.flagged, "outcome": attempt.outcome,
            "messages": json.dumps(attempt.messages) if attempt.messages is not None else None,
@@ -163,6 +253,10 @@ def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt, d
            "error_subcode": attempt.error_subcode, "error_message": attempt.error_message,
            "duration_ms": attempt.duration_ms,
            "started_at": datetime.fromtimestamp(attempt.started_at or 0, timezone.utc).replace(tzinfo=None)}
+
+
+def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> None:
+    row = attempt_row(day, pixel_id, attempt, destination)
     with engine.begin() as conn:
         conn.execute(capi_batches.insert(), [row])
 

@@ -161,8 +161,10 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
     stop = threading.Event()
     in_flight = threading.BoundedSemaphore(max(1, max_in_flight) * 2)  # bounded queue: memory stays flat
 
+    recorder = ledger.Recorder(engine, day, result.destination)
+
     def on_attempt(pixel: str, attempt: Attempt) -> None:
-        ledger.record_attempt(engine, day, pixel, attempt, result.destination)
+        recorder.attempt(pixel, attempt)
         with lock:
             result.requests += 1
             result.retries += attempt.attempt > 1
@@ -194,7 +196,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
                 except FatalApiError:
                     stop.set()
                     raise
-                ledger.record_outcomes(engine, pixel, outcomes, destination)
+                recorder.outcomes(pixel, outcomes)
             with lock:
                 result.sent += len(items)
                 if not dry_run:
@@ -258,11 +260,13 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
         client.stop()
         client.close()  # in-flight requests end now; their events stay pending (Meta deduplicates a resend)
         pool.shutdown(wait=True, cancel_futures=True)
+        recorder.flush()  # what Meta confirmed is recorded before the run ends
         raise
     if stop_error is not None:
         stop.set()
         client.stop()
     pool.shutdown(wait=True, cancel_futures=True)
+    recorder.flush()
     _summarize(engine, result)
     result.seconds = time.perf_counter() - started
     if stop_error is not None:

@@ -116,7 +116,16 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+def copy_frame(conn: Connection, table_sql: str, frame: pd.DataFrame) -> None:
+    """COPY ``frame`` into ``table_sql`` (a name our code made, never user input), on PostgreSQL."""
+    _copy_into(conn, table_sql, frame)
+
+
 def _copy_postgres(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> None:
+    _copy_into(conn, qualified_name(conn, table), frame)
+
+
+def _copy_into(conn: Connection, target: str, frame: pd.DataFrame) -> None:
     """COPY ``frame`` in: written as CSV by Arrow (strings quoted, NULL as an unquoted empty field,
     exactly PostgreSQL's CSV rules), or by pandas for a column Arrow cannot type."""
     try:
@@ -136,7 +145,7 @@ def _copy_postgres(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> No
     prep = conn.dialect.identifier_preparer
     col_list = ", ".join(prep.quote(c) for c in frame.columns)
     # Table and column names come from our own metadata, quoted by the dialect; data goes through COPY.
-    sql = f"COPY {qualified_name(conn, table)} ({col_list}) FROM STDIN WITH (FORMAT csv, NULL '{null}')"
+    sql = f"COPY {target} ({col_list}) FROM STDIN WITH (FORMAT csv, NULL '{null}')"
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.copy_expert(sql, buf)
