@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,9 +103,12 @@ def digest(url: str, day: date) -> str:
     return f"events {events[1]:,} {events[0][:12]} / ledger {ledger[1]:,} {ledger[0][:12]}"
 
 
-def start_emulator(env: dict) -> tuple[subprocess.Popen, str]:
+def start_emulator(env: dict, profile: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([*CLI, "emulator", "--port", str(port)], env=env, stdout=subprocess.DEVNULL)
+    command = [*CLI, "emulator", "--port", str(port)]
+    if profile:
+        command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", "-o", profile, "--", *command]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -180,17 +184,17 @@ def main() -> None:
         print(f"{calls:,} calls ({name}, day {DAY})", flush=True)
         ensure_database(name, calls, args.reseed, env)
         reset_pipeline_tables(url)
-        emulator, base = start_emulator(env)
+        emulator, base = start_emulator(env, str(Path(args.profile) / f"emulator_{calls}.txt") if args.profile else None)
         try:
             env.update(CAPI_DESTINATION="emulator", FB_GRAPH_BASE_URL=base)
             command = [*CLI, "run", "--date", DAY.isoformat()]
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
-                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", "--idle",
                            "-o", str(Path(args.profile) / f"run_{calls}.txt"), "--", *command]
             took, peak, samples, text = measured(command, env)
         finally:
-            emulator.terminate()
+            emulator.send_signal(signal.SIGINT)
             emulator.wait()
         line = next((ln for ln in text.splitlines() if "sent " in ln), "").strip()
         per_step = steps(home, samples)

@@ -241,7 +241,7 @@ def write_report(first: date, last: date, out: str | None, per_day: bool = False
     path = Path(out) if out else settings.data_dir() / f"report_{first}_{last}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report.html_report(first, last, data.waterfall, data.daily, data.coverage,
-                                       report.top_reasons(data.leads), data.notes))
+                                       report.top_reasons(data.lost), data.notes))
     _say(f"\nreport: {path.resolve()}")
     return str(path)
 

@@ -133,8 +133,9 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
                                 params).scalar_one())
 
 
-def read_model(engine: Engine, name: str, first: date, last: date | None = None) -> pd.DataFrame:
-    """A table model's rows for a day, or for the days ``first`` to ``last``."""
+def read_model(engine: Engine, name: str, first: date, last: date | None = None,
+               limit: int | None = None) -> pd.DataFrame:
+    """A table model's rows for a day, or for the days ``first`` to ``last`` (at most ``limit``)."""
     table = sa.table(name, sa.column("partition_date"))
-    return read_frame(engine, sa.select(sa.text("*")).select_from(table)
-                      .where(table.c.partition_date.between(first, last or first)))
+    query = sa.select(sa.text("*")).select_from(table).where(table.c.partition_date.between(first, last or first))
+    return read_frame(engine, query.limit(limit) if limit else query)

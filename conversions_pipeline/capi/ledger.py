@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..warehouse.io import read_frame
+from ..warehouse.io import read_frame, stream_frames
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
@@ -98,15 +98,24 @@ def _to_send(force: bool, destination: str | None):
 def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_000,
             destination: str | None = None) -> Iterator[pd.DataFrame]:
     """The day's events that still have to reach Meta, page by page (keyset pagination, so memory
-    stays flat and no read transaction is held open while outcomes are written)."""
+    stays flat and no read transaction is held open while outcomes are written). On PostgreSQL one
+    statement streamed with COPY (its snapshot does not block the outcome writes)."""
+    def select():
+        return (sa.select(server_events)
+                .outerjoin(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
+                                                capi_events.c.event_id == server_events.c.event_id))
+                .where(server_events.c.partition_date == day, _to_send(force, destination))
+                .order_by(server_events.c.pixel_id, server_events.c.event_id))
+
+    streamed = stream_frames(engine, select(), page_rows)
+    if streamed is not None:
+        for page in streamed:
+            if len(page):
+                yield page
+        return
     last: tuple[str, str] | None = None
     while True:
-        query = (sa.select(server_events)
-                 .outerjoin(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
-                                                 capi_events.c.event_id == server_events.c.event_id))
-                 .where(server_events.c.partition_date == day, _to_send(force, destination))
-                 .order_by(server_events.c.pixel_id, server_events.c.event_id)
-                 .limit(page_rows))
+        query = select().limit(page_rows)
         if last is not None:
             query = query.where(sa.tuple_(server_events.c.pixel_id, server_events.c.event_id) > last)
         page = read_frame(engine, query)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from ..meta import MAX_EVENTS_PER_REQUEST, max_age_seconds
 from ..warehouse.engine import verify_tables
+from ..warehouse.io import analyze
 from ..warehouse.schema import capi_batches, capi_events, capi_suppression, server_events
 from . import ledger
 from .client import Attempt, ConversionsApiClient, FatalApiError
@@ -155,6 +156,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
     batch_size = max(1, min(MAX_EVENTS_PER_REQUEST, batch_size))
     if not dry_run:
         ledger.sync_day(engine, day)
+        analyze(engine, capi_events)
     result = UploadResult(day=day, dry_run=dry_run, destination="dry_run" if dry_run else destination)
     now_s = int((now or datetime.now(timezone.utc)).timestamp())
     lock = threading.Lock()

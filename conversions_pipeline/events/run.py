@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
 from ..warehouse.engine import verify_tables
-from ..warehouse.io import bulk_insert, read_frame
+from ..warehouse.io import analyze, bulk_insert, read_frame
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
 from ..meta import USER_DATA_KEYS
 from .build import build_events, conflicting_duplicates
@@ -81,6 +81,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
             conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
             for path in parked:
                 bulk_insert(conn, server_events, pd.read_parquet(path))
+        analyze(engine, server_events)  # the upload's and the marts' joins are planned on these rows
     events = pd.concat(slim, ignore_index=True) if slim else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
     result = _summary(day, events)
     result.conflicting_duplicates.update({k: v for k, v in conflicts.items() if v})

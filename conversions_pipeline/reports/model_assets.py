@@ -44,7 +44,7 @@ def build_model_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
             meta = {"rows": dg.MetadataValue.int(rows), "materialized": model.materialized,
                     "sql": dg.MetadataValue.path(f"dbt_like_sql/models/{model.path.name}")}
             if model.materialized == "table" and rows:
-                meta["preview"] = dg.MetadataValue.md(read_model(engine, model.name, day).head(12)
+                meta["preview"] = dg.MetadataValue.md(read_model(engine, model.name, day, limit=12)
                                                       .to_markdown(index=False))
             return dg.MaterializeResult(metadata=meta)
 

@@ -118,13 +118,14 @@ def key_shares(coverage: pd.DataFrame) -> pd.Series:
                       for k in KEYS})
 
 
-def top_reasons(leads: pd.DataFrame, n: int = 8) -> pd.DataFrame:
-    """The most frequent reasons leads were not sent or were rejected."""
-    lost = leads[leads["outcome"].isin(["skipped", "rejected", "retracted"])]
+def top_reasons(lost: pd.DataFrame, n: int = 8) -> pd.DataFrame:
+    """The most frequent reasons leads were not sent or were rejected, from counts by outcome and
+    reason (``lost_reasons``)."""
     if lost.empty:
         return pd.DataFrame(columns=["outcome", "reason", "leads"])
-    return (lost.groupby(["outcome", "reason"], dropna=False).size().rename("leads").reset_index()
-            .sort_values("leads", ascending=False).head(n).reset_index(drop=True))
+    counts = lost.assign(leads=pd.to_numeric(lost["leads"]))
+    return (counts.groupby(["outcome", "reason"], dropna=False)["leads"].sum().reset_index()
+            .sort_values("leads", ascending=False, kind="stable").head(n).reset_index(drop=True))
 
 
 def png_markdown(png: bytes, alt: str) -> str:

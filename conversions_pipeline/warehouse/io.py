@@ -169,6 +169,33 @@ def _executemany_sqlite(conn: Connection, table: sa.Table, frame: pd.DataFrame) 
     conn.exec_driver_sql(f"INSERT INTO {qualified_name(conn, table)} ({col_list}) VALUES ({placeholders})", rows)
 
 
+def analyze(engine: Engine, *tables: sa.Table) -> None:
+    """Refresh PostgreSQL's planner statistics of tables a step has just filled: with a day of
+    hundreds of thousands of new rows unknown to the planner, it picks nested loops (measured: the
+    lead_outcomes model 5.6 s before, 2.9 s after, on a 100,000-call day). Elsewhere nothing."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        for table in tables:
+            conn.exec_driver_sql(f"ANALYZE {qualified_name(conn, table)}")
+
+
+def stream_frames(engine: Engine, query: sa.Select, chunk_rows: int) -> Iterator[pd.DataFrame] | None:
+    """``query``'s rows in frames of ``chunk_rows``, streamed with COPY on PostgreSQL (one
+    statement, one batch in memory; a connection of its own, so the caller may write meanwhile);
+    None where the warehouse cannot stream this way (the caller pages instead)."""
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg2":
+        return None
+    if _arrow_types(query, text_numerics=False) is None:
+        return None
+
+    def frames() -> Iterator[pd.DataFrame]:
+        with engine.connect() as conn:
+            yield from _copy_frames(conn, query, text_numerics=False, chunk_rows=chunk_rows)
+
+    return frames()
+
+
 def read_frame(engine: Engine, query: sa.Select) -> pd.DataFrame:
     """A query result as a DataFrame (on PostgreSQL through COPY and Arrow when every column has a
     plain type: the same values and dtypes as the row-by-row read, several times faster)."""
