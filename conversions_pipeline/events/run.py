@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
 from ..warehouse.engine import verify_tables
-from ..warehouse.io import analyze, bulk_insert, read_frame
+from ..warehouse.io import BulkWriter, analyze, bulk_insert, read_frame
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
 from ..meta import USER_DATA_KEYS
 from .build import build_events, conflicting_duplicates
@@ -56,9 +57,17 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     slim = []
     conflicts: Counter = Counter()
     # One format at a time (each source row becomes its own events): memory holds one format's
-    # events, parked in a Parquet file, so the write transaction that replaces the day stays short
-    # (SQLite has one writer at a time, and a backfill runs several days at once).
-    with tempfile.TemporaryDirectory(prefix="server_events_") as folder:
+    # events. On PostgreSQL they are written as they are built, in one transaction that replaces
+    # the day (the server ingests one format while the next is built); elsewhere they are parked
+    # in Parquet files and written at the end, so the write transaction stays short (SQLite has
+    # one writer at a time, and a backfill runs several days at once).
+    streaming = engine.dialect.name == "postgresql"
+    with tempfile.TemporaryDirectory(prefix="server_events_") as folder, ExitStack() as stack:
+        writer = None
+        if streaming:
+            conn = stack.enter_context(engine.begin())
+            conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
+            writer = stack.enter_context(BulkWriter(conn, server_events))
         parked = []
         for fmt, table in FORMAT_TABLES.items():
             staged_t = STAGED_TABLES[table]
@@ -73,15 +82,21 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
             events.insert(0, "partition_date", day)
             events["built_at"] = built_at
             slim.append(events[[c for c in _SUMMARY_COLUMNS if c in events.columns]])
-            path = Path(folder) / f"{fmt}.parquet"
-            events.to_parquet(path, index=False)
-            parked.append(path)
+            if writer is not None:
+                writer.put(events)
+            else:
+                path = Path(folder) / f"{fmt}.parquet"
+                events.to_parquet(path, index=False)
+                parked.append(path)
             del events
-        with engine.begin() as conn:
-            conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
-            for path in parked:
-                bulk_insert(conn, server_events, pd.read_parquet(path))
-        analyze(engine, server_events)  # the upload's and the marts' joins are planned on these rows
+        if writer is not None:
+            writer.close()
+        else:
+            with engine.begin() as conn:
+                conn.execute(sa.delete(server_events).where(server_events.c.partition_date == day))
+                for path in parked:
+                    bulk_insert(conn, server_events, pd.read_parquet(path))
+    analyze(engine, server_events)  # the upload's and the marts' joins are planned on these rows
     events = pd.concat(slim, ignore_index=True) if slim else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
     result = _summary(day, events)
     result.conflicting_duplicates.update({k: v for k, v in conflicts.items() if v})

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
 from ..warehouse.engine import reflect_columns, time_kind, verify_tables
-from ..warehouse.io import DEFAULT_CHUNK_ROWS, bulk_insert, iter_day
+from ..warehouse.io import DEFAULT_CHUNK_ROWS, BulkWriter, iter_day
 from ..warehouse.schema import (SOURCE_TABLES, STAGED_TABLES, UPDATED_AT, UPDATED_AT_COLUMNS, order_items,
                                 stg_order_items, time_column)
 from .stage import stage_frame
@@ -68,7 +68,7 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
     updated = next((c for c in UPDATED_AT_COLUMNS if c in present), None)
     result = ExtractResult(source=source, day=day, updated_at_column=updated)
     ids: set[str] = set()
-    with engine.begin() as conn:
+    with engine.begin() as conn, BulkWriter(conn, staged) as writer:
         conn.execute(sa.delete(staged).where(staged.c.partition_date == day))
         for chunk in iter_day(conn, table, start, end, chunk_rows, time_kind=kind,
                               extra_columns={updated: UPDATED_AT} if updated else None):
@@ -84,7 +84,7 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
             if chunk.empty:
                 continue
             rows, dropped = stage_frame(source, chunk, day, staged, default_region)
-            bulk_insert(conn, staged, rows)
+            writer.put(rows)
             result.rows += len(rows)
             result.chunks += 1
             ids.update(chunk["id"].tolist())
@@ -96,6 +96,7 @@ def extract_day(engine: Engine, source: str, day: date, timezone_name: str = "UT
                 result.preview = _preview(rows, time_col, staged.info["keys"])
             if progress:
                 progress(result)
+        writer.close()
         if source == "orders":
             result.items = _extract_items(conn, day)
     result.distinct_ids = len(ids)

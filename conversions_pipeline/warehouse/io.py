@@ -116,6 +116,63 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+class BulkWriter:
+    """:func:`bulk_insert` of one frame after another into ``table`` on the caller's connection
+    (inside its transaction). On PostgreSQL the COPYs run in a background thread, so the server
+    ingests one chunk while this process prepares the next (two cores busy instead of one); at
+    most ``depth`` chunks wait. Elsewhere each frame is written at once. ``close()`` waits for
+    the last write and raises the first error a write met."""
+
+    def __init__(self, conn: Connection, table: sa.Table, depth: int = 2):
+        import queue
+
+        self.conn, self.table, self.rows = conn, table, 0
+        self._error: BaseException | None = None
+        self._thread = None
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+            self._queue: queue.Queue = queue.Queue(maxsize=depth)
+            self._thread = threading.Thread(target=self._drain, name=f"copy-{table.name}", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._error is None:
+                try:
+                    bulk_insert(self.conn, self.table, frame)
+                except BaseException as exc:  # noqa: BLE001 - raised by close() in the caller's thread
+                    self._error = exc
+
+    def put(self, frame: pd.DataFrame) -> None:
+        if self._error is not None:
+            self.close()
+        self.rows += len(frame)
+        if self._thread is None:
+            bulk_insert(self.conn, self.table, frame)
+        else:
+            self._queue.put(frame)
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> "BulkWriter":
+        return self
+
+    def __exit__(self, kind, value, trace) -> None:
+        if kind is None:
+            self.close()
+        elif self._thread is not None and self._thread.is_alive():
+            self._error = self._error or value
+            self._queue.put(None)
+            self._thread.join()
+
+
 def copy_frame(conn: Connection, table_sql: str, frame: pd.DataFrame) -> None:
     """COPY ``frame`` into ``table_sql`` (a name our code made, never user input), on PostgreSQL."""
     _copy_into(conn, table_sql, frame)
