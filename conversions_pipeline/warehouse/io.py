@@ -205,7 +205,7 @@ def _copy_into(conn: Connection, target: str, frame: pd.DataFrame) -> None:
     sql = f"COPY {target} ({col_list}) FROM STDIN WITH (FORMAT csv, NULL '{null}')"
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.copy_expert(sql, buf)
+        cursor.copy_expert(sql, buf, size=1 << 20)
     finally:
         cursor.close()
 
