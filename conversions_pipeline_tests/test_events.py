@@ -371,6 +371,38 @@ def test_build_day_stores_events_and_rerunning_replaces_the_day(engine):
     assert again.set_index("event_id").loc[victim["event_id"], "reason"] == "suppressed"
 
 
+def test_a_day_built_in_small_chunks_equals_the_day_built_at_once(engine):
+    """Chunks are cut between ids (an id's duplicate rows are decided together), order lines follow
+    their orders: every stored event and the day's counts are the same whatever the chunk size."""
+    import sqlalchemy as sa
+
+    from conversions_pipeline.events.run import build_day, id_chunks
+    from conversions_pipeline.extract.run import extract_day
+    from conversions_pipeline.warehouse.io import read_frame
+    from conversions_pipeline.warehouse.schema import SOURCE_TABLES, STAGED_TABLES, server_events
+    from conversions_pipeline.warehouse.seed import seed_days
+
+    day = datetime(2026, 3, 14).date()
+    seed_days(engine, days=1, per_day=400, end_date=day, seed=8)
+    for source in SOURCE_TABLES:
+        extract_day(engine, source, day)
+    staged = STAGED_TABLES["calls"]
+    chunks = list(id_chunks(engine, sa.select(staged).order_by(staged.c.id), 7))
+    ids = [set(c["id"]) for c in chunks]
+    assert len(chunks) > 20 and all(not (a & b) for i, a in enumerate(ids) for b in ids[i + 1:])
+    assert sum(len(c) for c in chunks) == len(read_frame(engine, sa.select(staged)))
+
+    now = datetime(2026, 3, 15, 12)
+    once = build_day(engine, day, EventsConfig(), "PIX", now=now, chunk_rows=1_000_000)
+    first = read_frame(engine, sa.select(server_events)).sort_values(["pixel_id", "event_id"]).reset_index(drop=True)
+    small = build_day(engine, day, EventsConfig(), "PIX", now=now, chunk_rows=7)
+    second = read_frame(engine, sa.select(server_events)).sort_values(["pixel_id", "event_id"]).reset_index(drop=True)
+    assert once.conflicting_duplicates and once.conflicting_duplicates == small.conflicting_duplicates
+    assert (once.events, once.by_status, once.by_reason, once.merged_sessions, once.key_coverage) == \
+        (small.events, small.by_status, small.by_reason, small.merged_sessions, small.key_coverage)
+    pd.testing.assert_frame_equal(first.drop(columns=["built_at"]), second.drop(columns=["built_at"]))
+
+
 def test_user_data_is_sorted_json_with_free_text_escaped():
     ua = 'Mozilla/5.0 "quoted" \\ back\u00e9 \t tab'
     form = {"id": "F1", "submitted_at": T, "form_url": "https://site/contact", "landing_page_url": None,
@@ -395,7 +427,7 @@ def test_events_without_any_key_keep_their_row_and_an_empty_user_data():
 def test_day_summary_counts_and_key_coverage():
     from datetime import date as _date
 
-    from conversions_pipeline.events.run import _summary
+    from conversions_pipeline.events.run import _Summary
     events = pd.DataFrame({
         "status": ["eligible", "eligible", "eligible", "eligible", "skipped"],
         "reason": [None, None, None, None, "spam"],
@@ -407,7 +439,16 @@ def test_day_summary_counts_and_key_coverage():
         "session_tie": [None, "tracking_number", None, None, "ambiguous_tracking_number"],
         "event_id": list("abcde"),
     })
-    result = _summary(_date(2026, 11, 1), events)
+    whole = _Summary(_date(2026, 11, 1))
+    whole.add(events)
+    result = whole.result()
+    split = _Summary(_date(2026, 11, 1))  # chunk by chunk (chunks never share a lead): the same counts
+    split.add(events.iloc[:2])
+    split.add(events.iloc[2:])
+    parts = split.result()
+    for name in ("events", "by_status", "by_reason", "by_name", "by_action_source", "merged_sessions",
+                 "session_ties", "key_coverage"):
+        assert getattr(parts, name) == getattr(result, name), name
     assert result.by_status == {"eligible": 4, "skipped": 1} and result.by_reason == {"spam": 1}
     assert result.by_name == {"Lead": 3, "Purchase": 1, "Contact": 1}
     assert result.by_action_source == {"phone_call": 2, "website": 1, "chat": 1}

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from ..partitions import day_bounds_utc
 from ..warehouse.engine import verify_tables
-from ..warehouse.io import BulkWriter, analyze, bulk_insert, read_frame
+from ..warehouse.io import BulkWriter, analyze, bulk_insert, read_frame, stream_frames
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
 from ..meta import USER_DATA_KEYS
 from .build import build_events, conflicting_duplicates
@@ -41,7 +41,10 @@ class EventsResult:
 
 
 def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: str, timezone_name: str = "UTC",
-              now: datetime | None = None) -> EventsResult:
+              now: datetime | None = None, chunk_rows: int = None) -> EventsResult:
+    """Replace the day's server_events with the events its staged rows give, built a chunk of
+    leads at a time (memory holds one chunk's events, the day's sessions and order lines)."""
+    chunk_rows = chunk_rows or EVENTS_CHUNK_ROWS
     config = config.resolved()
     now = now or datetime.now(timezone.utc)
     staged_tables = [STAGED_TABLES[t] for t in FORMAT_TABLES.values()] + [STAGED_TABLES["web_sessions"]]
@@ -54,7 +57,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     items = read_frame(engine, sa.select(stg_order_items).where(stg_order_items.c.partition_date == day))
     suppressed = set(read_frame(engine, sa.select(capi_suppression.c.hashed_value))["hashed_value"].str.lower())
     built_at = now.astimezone(timezone.utc).replace(tzinfo=None)
-    slim = []
+    summary = _Summary(day)
     conflicts: Counter = Counter()
     # One format at a time (each source row becomes its own events): memory holds one format's
     # events. On PostgreSQL they are written as they are built, in one transaction that replaces
@@ -71,24 +74,25 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
         parked = []
         for fmt, table in FORMAT_TABLES.items():
             staged_t = STAGED_TABLES[table]
-            rows = read_frame(engine, sa.select(staged_t).where(staged_t.c.partition_date == day))
-            conflicts[table] = conflicting_duplicates(rows.drop(columns=["partition_date"], errors="ignore"))
-            staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
-            events = build_events(staged, sessions, items if fmt == "orders" else items.iloc[:0], config, now,
-                                  default_pixel, suppressed)
-            del rows, staged
-            if events.empty:
-                continue
-            events.insert(0, "partition_date", day)
-            events["built_at"] = built_at
-            slim.append(events[[c for c in _SUMMARY_COLUMNS if c in events.columns]])
-            if writer is not None:
-                writer.put(events)
-            else:
-                path = Path(folder) / f"{fmt}.parquet"
-                events.to_parquet(path, index=False)
-                parked.append(path)
-            del events
+            query = sa.select(staged_t).where(staged_t.c.partition_date == day).order_by(staged_t.c.id)
+            for part, rows in enumerate(id_chunks(engine, query, chunk_rows)):
+                conflicts[table] += conflicting_duplicates(rows.drop(columns=["partition_date"], errors="ignore"))
+                staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
+                lines = items[items["order_id"].isin(rows["id"])] if fmt == "orders" else items.iloc[:0]
+                events = build_events(staged, sessions, lines, config, now, default_pixel, suppressed)
+                del rows, staged
+                if events.empty:
+                    continue
+                events.insert(0, "partition_date", day)
+                events["built_at"] = built_at
+                summary.add(events)
+                if writer is not None:
+                    writer.put(events)
+                else:
+                    path = Path(folder) / f"{fmt}_{part}.parquet"
+                    events.to_parquet(path, index=False)
+                    parked.append(path)
+                del events
         if writer is not None:
             writer.close()
         else:
@@ -97,31 +101,72 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
                 for path in parked:
                     bulk_insert(conn, server_events, pd.read_parquet(path))
     analyze(engine, server_events)  # the upload's and the marts' joins are planned on these rows
-    events = pd.concat(slim, ignore_index=True) if slim else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
-    result = _summary(day, events)
+    result = summary.result()
     result.conflicting_duplicates.update({k: v for k, v in conflicts.items() if v})
     return result
 
 
-_SUMMARY_COLUMNS = ("event_id", "event_name", "action_source", "source_table", "source_id", "merged_session_id",
-                    "session_tie", "match_keys", "status", "reason", "pixel_id")
+EVENTS_CHUNK_ROWS = 100_000
+"""staged rows built into events at a time (the day's sessions and order lines stay in memory)"""
 
 
-def _summary(day: date, events: pd.DataFrame) -> EventsResult:
-    result = EventsResult(day=day, events=len(events))
-    result.by_status.update(events["status"].value_counts().to_dict())
-    result.by_reason.update(events["reason"].dropna().value_counts().to_dict())
-    result.by_name.update(events["event_name"].value_counts().to_dict())
-    result.by_pixel.update(events["pixel_id"].value_counts().to_dict())
-    eligible = events[events["status"] == "eligible"]
-    result.by_action_source.update(eligible["action_source"].value_counts().to_dict())
-    leads = events.drop_duplicates(["source_table", "source_id"])
-    result.merged_sessions = int(leads["merged_session_id"].notna().sum())
-    result.session_ties.update(leads["session_tie"].dropna().value_counts().to_dict())
-    if len(eligible):
-        listed = ("," + eligible["match_keys"].fillna("").astype(str) + ",")
-        share = {key: float(listed.str.contains(f",{key},", regex=False).mean()) for key in USER_DATA_KEYS}
-        result.key_coverage = {k: round(v, 3) for k, v in sorted(share.items(), key=lambda kv: (-kv[1], kv[0])) if v > 0}
-    result.preview = events[["event_id", "event_name", "action_source", "source_table", "match_keys", "status",
-                             "reason"]].head(8).reset_index(drop=True)
-    return result
+def id_chunks(engine: Engine, query: sa.Select, chunk_rows: int):
+    """The staged rows of ``query`` (ordered by id) in chunks of about ``chunk_rows``, never
+    splitting the rows of one id (duplicates of an id are decided together). Streamed on
+    PostgreSQL; elsewhere read at once and cut."""
+    streamed = stream_frames(engine, query, chunk_rows)
+    if streamed is None:
+        whole = read_frame(engine, query)
+        streamed = (whole.iloc[i:i + chunk_rows] for i in range(0, max(len(whole), 1), chunk_rows))
+    carry = None
+    for frame in streamed:
+        if carry is not None:
+            frame = pd.concat([carry, frame], ignore_index=True)
+        if frame.empty:
+            carry = None
+            continue
+        last = frame["id"].iloc[-1]
+        tail = (frame["id"] == last).to_numpy()
+        carry, frame = frame[tail], frame[~tail]
+        if len(frame):
+            yield frame.reset_index(drop=True)
+    if carry is not None and len(carry):
+        yield carry.reset_index(drop=True)
+
+
+
+
+class _Summary:
+    """The day's event counts, added up chunk by chunk (chunks never share a lead)."""
+
+    def __init__(self, day: date):
+        self.out = EventsResult(day=day)
+        self.eligible = 0
+        self.with_key: Counter = Counter()
+
+    def add(self, events: pd.DataFrame) -> None:
+        result = self.out
+        result.events += len(events)
+        result.by_status.update(events["status"].value_counts().to_dict())
+        result.by_reason.update(events["reason"].dropna().value_counts().to_dict())
+        result.by_name.update(events["event_name"].value_counts().to_dict())
+        result.by_pixel.update(events["pixel_id"].value_counts().to_dict())
+        eligible = events[events["status"] == "eligible"]
+        result.by_action_source.update(eligible["action_source"].value_counts().to_dict())
+        leads = events.drop_duplicates(["source_table", "source_id"])
+        result.merged_sessions += int(leads["merged_session_id"].notna().sum())
+        result.session_ties.update(leads["session_tie"].dropna().value_counts().to_dict())
+        if len(eligible):
+            listed = ("," + eligible["match_keys"].fillna("").astype(str) + ",")
+            self.eligible += len(eligible)
+            self.with_key.update({key: int(listed.str.contains(f",{key},", regex=False).sum()) for key in USER_DATA_KEYS})
+        if result.preview is None:
+            result.preview = events[["event_id", "event_name", "action_source", "source_table", "match_keys", "status",
+                                     "reason"]].head(8).reset_index(drop=True)
+
+    def result(self) -> EventsResult:
+        if self.eligible:
+            share = {key: self.with_key[key] / self.eligible for key in USER_DATA_KEYS}
+            self.out.key_coverage = {k: round(v, 3) for k, v in sorted(share.items(), key=lambda kv: (-kv[1], kv[0]))
+                                     if v > 0}
+        return self.out
