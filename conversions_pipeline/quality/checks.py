@@ -24,7 +24,7 @@ from ..capi.assets import UPLOAD_KEY
 from ..events.assets import EVENTS_KEY
 from ..extract.assets import extract_key
 from ..partitions import day_bounds_utc
-from ..warehouse.io import read_frame
+from ..warehouse.io import read_frame, stream_frames
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
 from ..warehouse.schema import STAGED_TABLES, capi_batches, capi_events, dq_results, server_events
@@ -168,6 +168,12 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
         checks.append(_check(key, COVERAGE, False, "share of phones and emails that normalize, duplicate ids, "
                              "valid currencies (WARN thresholds in the quality resource)", coverage))
 
+    def events_chunks(engine, day, columns):
+        """The day's events in chunks (streamed on PostgreSQL), each reduced by the suite as it comes."""
+        query = sa.select(*[server_events.c[c] for c in columns]).where(server_events.c.partition_date == day)
+        streamed = stream_frames(engine, query, 200_000)
+        return streamed if streamed is not None else [read_frame(engine, query)]
+
     def events_frame(engine, day, columns):
         return read_frame(engine, sa.select(*[server_events.c[c] for c in columns])
                           .where(server_events.c.partition_date == day))
@@ -176,7 +182,7 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
                          "sources, event_time in Meta's window, hashed keys 64-hex, fbc shape, Purchase value and "
                          "currency, a match key on every eligible event; a failure stops the day's upload",
                          lambda c, e, d, t: suites.events_structure(
-                             events_frame(e, d, suites.EVENTS_STRUCTURE_COLUMNS), datetime.now(timezone.utc))))
+                             events_chunks(e, d, suites.EVENTS_STRUCTURE_COLUMNS), datetime.now(timezone.utc))))
     checks.append(_check(EVENTS_KEY, COVERAGE, False, "share of eligible events with a strong key, of "
                          "Facebook-credited leads with a click id, of Purchases with a currency",
                          lambda c, e, d, t: suites.events_coverage(

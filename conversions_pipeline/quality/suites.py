@@ -111,7 +111,20 @@ def _unhashed_key(user_data: pd.Series) -> pd.Series:
     return pd.Series(first, index=user_data.index).astype(object).where(lambda s: s.notna(), None)
 
 
-def events_structure(frame: pd.DataFrame, now: datetime):
+def events_structure(frame, now: datetime):
+    """``frame``: the day's server_events columns, or an iterable of chunks of them (a day can be
+    millions of events: each chunk is reduced to the compact columns the expectations read as it
+    comes, so the events' JSON is never all in memory at once)."""
+    chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
+    derived = [events_structure_rows(chunk, now) for chunk in chunks]
+    if not derived:
+        derived = [events_structure_rows(pd.DataFrame(columns=list(EVENTS_STRUCTURE_COLUMNS)), now)]
+    derived = pd.concat(derived, ignore_index=True) if len(derived) > 1 else derived[0]
+    return [("structure_server_events", derived, _events_structure_expectations())]
+
+
+def events_structure_rows(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """Per event, the values :func:`events_structure`'s expectations look at."""
     eligible = frame["status"].eq("eligible")
     age = int(now.timestamp()) - pd.to_numeric(frame["event_time"], errors="coerce")
     limit = frame["action_source"].map(lambda s: max_age_seconds(s) if isinstance(s, str) else 0)
@@ -129,7 +142,11 @@ def events_structure(frame: pd.DataFrame, now: datetime):
         "purchase_value_and_currency": _where(purchase, (value >= 0) & currency.fillna("").str.fullmatch("[A-Z]{3}")),
         "eligible_match_keys": _where(eligible, frame["match_keys"].fillna("").astype(str)),
     }, index=frame.index)
-    expectations = [
+    return derived
+
+
+def _events_structure_expectations() -> list:
+    return [
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["pixel_id", "event_id"], severity=ERROR),
         gxe.ExpectColumnValuesToNotBeNull(column="event_id", severity=ERROR),
         gxe.ExpectColumnValuesToMatchRegex(column="event_name", regex=EVENT_NAME_REGEX, severity=ERROR),
@@ -140,7 +157,6 @@ def events_structure(frame: pd.DataFrame, now: datetime):
         gxe.ExpectColumnValuesToBeInSet(column="purchase_value_and_currency", value_set=[True], severity=ERROR),
         gxe.ExpectColumnValueLengthsToBeBetween(column="eligible_match_keys", min_value=1, severity=ERROR),
     ]
-    return [("structure_server_events", derived, expectations)]
 
 
 def events_coverage(frame: pd.DataFrame, thresholds: Thresholds):
