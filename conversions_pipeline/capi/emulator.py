@@ -72,6 +72,11 @@ class _State:
     duplicates: int = 0
     rejected_requests: int = 0
     tokens_seen: set = field(default_factory=set)
+    # running aggregates, kept as events arrive, so the reads cost the same for a day of millions
+    attributed: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(Counter)))
+    """conversion day -> action type -> attribution window -> events"""
+    quality: dict = field(default_factory=dict)
+    """(pixel, event_name) -> [events, summed match probability, Counter of keys present, with event_id]"""
 
 
 class GraphApiError(Exception):
@@ -192,12 +197,15 @@ class Emulator:
                 self.state.rejected_requests += 1
             raise
         with self.lock:
+            fresh = []
             for event in data:
                 key = (pixel, event["event_name"], str(event.get("event_id") or uuid.uuid4()))
                 if key in self.state.received:
                     self.state.duplicates += 1  # Meta drops a copy with the same event_name and event_id
                 else:
                     self.state.received[key] = event
+                    fresh.append(event)
+        self._aggregate(pixel, fresh)
         return 200, {"events_received": len(data), "messages": [], "fbtrace_id": trace}, {}
 
     def check_token(self, token: str | None) -> None:
@@ -210,6 +218,25 @@ class Emulator:
         with self.lock:
             return [e for k, e in self.state.received.items() if pixel is None or k[0] == pixel]
 
+    def _aggregate(self, pixel: str, events: list[dict]) -> None:
+        """Add newly received events to the aggregates the insights and dataset-quality reads use."""
+        rows = []
+        for event in events:
+            user = event.get("user_data", {})
+            keys = [k for k in user if user.get(k)]
+            day = datetime.fromtimestamp(int(event["event_time"]), timezone.utc).date().isoformat()
+            rows.append((event["event_name"], day, self.attribution(event), keys, match_probability(keys),
+                         bool(event.get("event_id"))))
+        with self.lock:
+            for name, day, how, keys, probability, has_id in rows:
+                if how:
+                    self.state.attributed[day][action_type(name)][how] += 1
+                entry = self.state.quality.setdefault((pixel, name), [0, 0.0, Counter(), 0])
+                entry[0] += 1
+                entry[1] += probability
+                entry[2].update(keys)
+                entry[3] += has_id
+
     def insights(self, account: str, query: dict) -> dict:
         """Ads Manager's insights for the emulator's one ad account (every dataset it received)."""
         try:
@@ -218,14 +245,9 @@ class Emulator:
         except json.JSONDecodeError:
             raise GraphApiError(400, 100, "(#100) time_range and action_attribution_windows must be JSON") from None
         since, until = window.get("since", "0000-00-00"), window.get("until", "9999-99-99")
-        rows: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
-        for event in self._events():
-            day = datetime.fromtimestamp(int(event["event_time"]), timezone.utc).date().isoformat()
-            if not since <= day <= until:
-                continue
-            how = self.attribution(event)
-            if how:
-                rows[day][action_type(event["event_name"])][how] += 1
+        with self.lock:
+            rows = {day: {kind: Counter(counts) for kind, counts in kinds.items()}
+                    for day, kinds in self.state.attributed.items() if since <= day <= until}
         data = []
         for day in sorted(rows):
             actions = []
@@ -241,22 +263,20 @@ class Emulator:
         dataset = query.get("dataset_id") or ""
         if not dataset.isdigit():
             raise GraphApiError(400, 100, "(#100) Dataset not found or no permission", 2044055)
-        by_name: dict[str, list[dict]] = defaultdict(list)
-        for event in self._events(dataset):
-            by_name[event["event_name"]].append(event)
+        with self.lock:
+            by_name = {name: (n, total, Counter(keys), ids) for (pixel, name), (n, total, keys, ids)
+                       in self.state.quality.items() if pixel == dataset}
         web = []
-        for name, events in sorted(by_name.items()):
-            users = [e.get("user_data", {}) for e in events]
-            score = sum(match_probability([k for k in u if u.get(k)]) for u in users) / len(users)
-            feedback = [{"identifier": label, "coverage": {"percentage": round(100 * sum(1 for u in users if u.get(k))
-                                                                              / len(users), 1)}}
+        for name, (n, total, keys, ids) in sorted(by_name.items()):
+            score = total / n
+            feedback = [{"identifier": label, "coverage": {"percentage": round(100 * keys[k] / n, 1)}}
                         for k, label in FEEDBACK_KEYS.items()]
             web.append({"event_name": name,
                         "event_match_quality": {"composite_score": round(10 * score, 1),
                                                 "match_key_feedback": feedback},
                         "event_coverage": {"percentage": 100.0, "goal_percentage": 75.0},
                         "dedupe_key_feedback": [{"dedupe_key": "event_id", "coverage": {"percentage": round(
-                            100 * sum(1 for e in events if e.get("event_id")) / len(events), 1)}}],
+                            100 * ids / n, 1)}}],
                         "data_freshness": {"upload_frequency": "real_time"}})
         return {"web": web}
 
