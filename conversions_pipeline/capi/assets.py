@@ -7,6 +7,7 @@ day's upload is its own run with its own ledger outcome, and the pool bounds how
 
 import dagster as dg
 
+from ..ops.memory import release_memory
 from ..events.assets import EVENTS_KEY
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
@@ -81,6 +82,7 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                                    progress=progress, destination=target.kind, max_seconds=capi.max_upload_seconds,
                                    log=context.log.warning),
                 what=f"upload {day}", log=context.log.warning)
+        release_memory()
         if result.too_old:
             context.log.warning(too_old_message(result))
         if result.pending and not result.dry_run:

@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 from ..capi.resource import ConversionsApiResource
+from ..ops.memory import release_memory
 from ..extract.assets import extract_key
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
@@ -62,6 +63,7 @@ def build_events_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
             result = retry_when_locked(
                 lambda: build_day(warehouse.get_engine(), day, config, capi.default_pixel(), partitions.timezone),
                 what=f"events {day}", log=context.log.warning)
+        release_memory()
         context.log.info(f"{day}: {result.events} events, {dict(result.by_status)}")
         return dg.MaterializeResult(metadata=_metadata(result))
 

@@ -5,6 +5,7 @@
 
 import dagster as dg
 
+from ..ops.memory import release_memory
 from ..quality.gx_checks import warm_up_gx
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
@@ -106,6 +107,7 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
                     f"{source}: {result.unreadable_in_table} row(s) of the table and {result.unreadable_near_day} "
                     f"read around {day} have a timestamp that is not ISO 8601 (or NULL) and belong to no day; "
                     f"shapes: {dict(result.unreadable_shapes.most_common(5))}")
+            release_memory()
             return dg.MaterializeResult(metadata=_metadata(result, partitions.timezone))
 
         return _extract

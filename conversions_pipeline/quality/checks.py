@@ -23,6 +23,7 @@ from pydantic import Field
 from ..capi.assets import UPLOAD_KEY
 from ..events.assets import EVENTS_KEY
 from ..extract.assets import extract_key
+from ..ops.memory import release_memory
 from ..partitions import day_bounds_utc
 from ..warehouse.io import read_frame, stream_frames
 from ..warehouse.resource import WarehouseResource
@@ -113,6 +114,7 @@ def _check(asset: dg.AssetKey, name: str, blocking: bool, description: str, suit
         day = _day(context)
         engine = warehouse.get_engine()
         outcomes = evaluate(lambda: suites_for(context, engine, day, quality.thresholds()))
+        release_memory()
         try:
             retry_when_locked(lambda: record(engine, day, asset, name, outcomes, context.run.run_id),
                               what=f"dq_results {asset.to_user_string()} {day}", log=context.log.warning)
@@ -148,6 +150,13 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
         return read_frame(engine, sa.select(*[table.c[c] for c in columns if c in table.c])
                           .where(table.c.partition_date == day))
 
+    def staged_chunks(engine, source: str, day: date, columns):
+        """The same rows in chunks, streamed on PostgreSQL (the suite reduces each as it comes)."""
+        table = STAGED_TABLES[source]
+        query = sa.select(*[table.c[c] for c in columns if c in table.c]).where(table.c.partition_date == day)
+        streamed = stream_frames(engine, query, 200_000)
+        return streamed if streamed is not None else [read_frame(engine, query)]
+
     checks = []
     for source, table in STAGED_TABLES.items():
         key = extract_key(source)
@@ -156,7 +165,7 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
             start, end = day_bounds_utc(day, partitions.timezone)
             meta = _latest_metadata(context, key, day.isoformat())
             expected = (meta["source_rows"].value - meta["dropped_rows"].value) if "source_rows" in meta else None
-            return suites.extract_structure(staged(engine, source, day, suites.extract_structure_columns(table)),
+            return suites.extract_structure(staged_chunks(engine, source, day, suites.extract_structure_columns(table)),
                                             table, start, end, expected)
 
         def coverage(context, engine, day, thresholds, source=source, table=table):

@@ -49,10 +49,32 @@ EVENTS_STRUCTURE_COLUMNS = ("pixel_id", "event_id", "event_name", "action_source
 EVENTS_COVERAGE_COLUMNS = ("status", "match_keys", "facebook_credited", "event_name", "custom_data")
 
 
-def extract_structure(frame: pd.DataFrame, table: sa.Table, start: datetime, end: datetime,
-                      expected_rows: int | None):
+_VALID_HASH = "0" * 64
+
+
+def extract_structure_rows(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """A chunk of staged rows as :func:`extract_structure`'s expectations read them: the time as a
+    timestamp, each hashed key as it is when it is not a 64-hex digest (or NULL) and one shared
+    valid digest otherwise (the same verdicts and counts, a pointer per row instead of a string)."""
     time_col = table.info["time_column"]
     frame = frame.assign(**{time_col: _times(frame[time_col])}) if time_col in frame else frame
+    for key in HASHED_KEYS:
+        if key in frame:
+            text = frame[key].astype("string[pyarrow]")
+            valid = text.str.fullmatch(HEX64[1:-1]).fillna(False).astype(bool).to_numpy()
+            values = frame[key].astype(object).where(frame[key].notna(), None).to_numpy(copy=True)
+            values[valid] = _VALID_HASH
+            frame = frame.assign(**{key: values})
+    return frame
+
+
+def extract_structure(frame, table: sa.Table, start: datetime, end: datetime, expected_rows: int | None):
+    """``frame``: the day's staged rows (the columns of :func:`extract_structure_columns`), or an
+    iterable of chunks of them, each reduced as it comes."""
+    time_col = table.info["time_column"]
+    chunks = [frame] if isinstance(frame, pd.DataFrame) else frame
+    reduced = [extract_structure_rows(chunk, table) for chunk in chunks]
+    frame = pd.concat(reduced, ignore_index=True) if len(reduced) > 1 else reduced[0]
     expectations = [gxe.ExpectColumnToExist(column=c.name, severity=ERROR)
                     for c in table.columns if c.name in ("partition_date", "id", time_col)]
     expectations += [
@@ -63,7 +85,6 @@ def extract_structure(frame: pd.DataFrame, table: sa.Table, start: datetime, end
     ]
     for key in HASHED_KEYS:
         if key in table.c:
-            frame = frame.assign(**{key: frame[key].astype(object).where(frame[key].notna(), None)})
             expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=key, regex=HEX64, severity=ERROR))
     if expected_rows is not None:
         expectations.append(gxe.ExpectTableRowCountToEqual(value=int(expected_rows), severity=ERROR))
