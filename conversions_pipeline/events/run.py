@@ -19,6 +19,7 @@ from ..warehouse.io import BulkWriter, analyze, bulk_insert, read_frame, stream_
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
 from ..meta import USER_DATA_KEYS
 from .build import build_events, conflicting_duplicates
+from .merge import SESSION_FIELDS
 from .config import FORMAT_TABLES, EventsConfig
 
 
@@ -52,8 +53,10 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     start, end = day_bounds_utc(day, timezone_name)
     sessions_t = STAGED_TABLES["web_sessions"]
     window = timedelta(minutes=config.session_window_minutes)
-    sessions = read_frame(engine, sa.select(sessions_t).where(sessions_t.c.started_at >= start - window,
-                                                             sessions_t.c.started_at < end))
+    # only what a tie uses: the day's visits are the one part of this step that grows with the day
+    wanted = ["id", "tracking_phone_number", *SESSION_FIELDS]
+    sessions = read_frame(engine, sa.select(*[sessions_t.c[c] for c in dict.fromkeys(wanted)])
+                          .where(sessions_t.c.started_at >= start - window, sessions_t.c.started_at < end))
     items = read_frame(engine, sa.select(stg_order_items).where(stg_order_items.c.partition_date == day))
     suppressed = set(read_frame(engine, sa.select(capi_suppression.c.hashed_value))["hashed_value"].str.lower())
     built_at = now.astimezone(timezone.utc).replace(tzinfo=None)
