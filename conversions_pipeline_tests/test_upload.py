@@ -299,3 +299,33 @@ def test_a_gateway_answering_html_is_retried_and_a_wrong_url_stops_the_run():
                 client.send(PIXEL, [event], attempts.append)
     finally:
         server.shutdown()
+
+
+# --- events encoded a page at a time ---------------------------------------------------------------------
+
+def test_page_encoding_sends_exactly_what_the_event_by_event_payload_would():
+    """The vectorized encoder and payload() agree on every shape a stored event can take: no
+    custom_data, a URL that needs escaping, LDU options merged at the top level, Unicode, and a
+    row whose stored JSON holds NaN (flagged, never sent)."""
+    from conversions_pipeline.capi.upload import payload, payload_texts
+
+    ua = 'Mozilla/5.0 "quoted" \\ back\u00e9'
+    rows = pd.DataFrame({
+        "event_name": ["Lead", "Purchase", "Contact", "Lead", "Lead"],
+        "event_time": [1_790_000_000, 1_790_000_001, 1_790_000_002, 1_790_000_003, 1_790_000_004],
+        "event_id": ["a1", "b2", "c3", "d4", "e5"],
+        "action_source": ["phone_call", "website", "chat", "other", "phone_call"],
+        "user_data": ['{"ph": "' + "a" * 64 + '"}', json.dumps({"client_user_agent": ua, "em": "b" * 64},
+                                                                 sort_keys=True), "{}",
+                      '{"fn": "' + "c" * 64 + '"}', '{"ph": "' + "d" * 64 + '"}'],
+        "custom_data": [None, '{"currency": "EUR", "value": 12.5}', "", '{"value": 1e+20}', '{"value": NaN}'],
+        "event_source_url": [None, 'https://shop.example/p?q="x"\n\u00fc', "", "https://a.example/", None],
+        "options": [None, '{"data_processing_options": ["LDU"], "data_processing_options_country": 1, '
+                          '"data_processing_options_state": 1000}', '{"opt_out": true}', "", None],
+    })
+    texts, bad = payload_texts(rows)
+    assert bad.tolist() == [False, False, False, False, True] and texts.iloc[4] is None
+    for i in range(4):
+        assert json.loads(texts.iloc[i]) == payload(rows.iloc[i]), i
+    assert json.loads(texts.iloc[1])["data_processing_options_state"] == 1000
+    assert "custom_data" not in json.loads(texts.iloc[2]) and "event_source_url" not in json.loads(texts.iloc[2])
