@@ -16,7 +16,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..warehouse.io import read_frame, stream_frames
+from ..warehouse.engine import qualified_name
+from ..warehouse.io import copy_frame, read_frame, stream_frames
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
@@ -137,15 +138,9 @@ def mark_skipped(engine: Engine, pixel_id: str, event_ids: list[str], reason: st
         conn.execute(stmt, [{"p": pixel_id, "e": e, "now": now} for e in event_ids])
 
 
-def record_outcomes(engine: Engine, pixel_id: str, outcomes: dict[str, EventOutcome],
-                    destination: str | None = None) -> None:
-    """One UPDATE per distinct outcome (a whole accepted batch is one statement), in one transaction.
-    Attempts add up over runs; first_sent_at and accepted_at keep their first value."""
-    with engine.begin() as conn:
-        _update_outcomes(conn, pixel_id, outcomes, destination)
-
-
 def _update_outcomes(conn, pixel_id: str, outcomes: dict[str, EventOutcome], destination: str | None = None) -> None:
+    """One UPDATE per distinct outcome (a whole accepted batch is one statement). Attempts add up
+    over runs; first_sent_at and accepted_at keep their first value."""
     groups: dict[tuple, list[str]] = {}
     for eid, o in outcomes.items():
         message = o.error_message[:2000] if o.error_message else None
@@ -200,10 +195,8 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
         "CREATE TEMPORARY TABLE capi_outcomes_in (pixel_id text, event_id text, status text, reason text, "
         "batch_id text, attempts integer, error_code integer, error_subcode integer, error_message text, "
         "fbtrace_id text) ON COMMIT DROP")
-    from ..warehouse.io import copy_frame
-
     copy_frame(conn, "capi_outcomes_in", frame)
-    ce, se = qualified(conn, capi_events), qualified(conn, server_events)
+    ce, se = qualified_name(conn, capi_events), qualified_name(conn, server_events)
     conn.exec_driver_sql(
         f"UPDATE {ce} AS ce SET status = o.status, reason = o.reason, batch_id = o.batch_id, "
         "attempts = ce.attempts + o.attempts, error_code = o.error_code, error_subcode = o.error_subcode, "
@@ -215,12 +208,6 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
         "AND se.event_id = ce.event_id LIMIT 1), destination = %(destination)s "
         "FROM capi_outcomes_in AS o WHERE ce.pixel_id = o.pixel_id AND ce.event_id = o.event_id",
         {"now": now, "destination": destination})
-
-
-def qualified(conn, table: sa.Table) -> str:
-    from ..warehouse.engine import qualified_name
-
-    return qualified_name(conn, table)
 
 
 class Recorder:
@@ -262,12 +249,6 @@ def attempt_row(day: date, pixel_id: str, attempt: Attempt, destination: str | N
            "error_subcode": attempt.error_subcode, "error_message": attempt.error_message,
            "duration_ms": attempt.duration_ms,
            "started_at": datetime.fromtimestamp(attempt.started_at or 0, timezone.utc).replace(tzinfo=None)}
-
-
-def record_attempt(engine: Engine, day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> None:
-    row = attempt_row(day, pixel_id, attempt, destination)
-    with engine.begin() as conn:
-        conn.execute(capi_batches.insert(), [row])
 
 
 def day_status(engine: Engine, day: date) -> pd.DataFrame:

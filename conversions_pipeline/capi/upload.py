@@ -125,24 +125,6 @@ def payload_texts(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return out, bad
 
 
-def encodable(items: list[tuple[str, dict]]) -> tuple[list[tuple[str, dict]], list[str]]:
-    """The events that encode as strict JSON (Meta refuses NaN and Infinity), and the ids of those
-    that do not. The whole batch is tried first; events one by one only when it fails."""
-    try:
-        json.dumps([p for _, p in items], allow_nan=False)
-        return items, []
-    except (TypeError, ValueError):
-        pass
-    good, bad = [], []
-    for eid, p in items:
-        try:
-            json.dumps(p, allow_nan=False)
-            good.append((eid, p))
-        except (TypeError, ValueError):
-            bad.append(eid)
-    return good, bad
-
-
 def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch_size: int = 1000,
                max_in_flight: int = 4, force: bool = False, dry_run: bool = False, now: datetime | None = None,
                progress=None, destination: str = "meta", log=None, max_seconds: float = 3600.0) -> UploadResult:

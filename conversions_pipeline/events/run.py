@@ -42,7 +42,7 @@ class EventsResult:
 
 
 def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: str, timezone_name: str = "UTC",
-              now: datetime | None = None, chunk_rows: int = None) -> EventsResult:
+              now: datetime | None = None, chunk_rows: int | None = None) -> EventsResult:
     """Replace the day's server_events with the events its staged rows give, built a chunk of
     leads at a time (memory holds one chunk's events, the day's sessions and order lines)."""
     chunk_rows = chunk_rows or EVENTS_CHUNK_ROWS
