@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..warehouse.engine import qualified_name
-from ..warehouse.io import copy_frame, read_frame, stream_frames
+from ..warehouse.io import copy_capable, copy_frame, read_frame, stream_frames
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
@@ -179,7 +179,7 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
     per distinct outcome). The same columns change either way."""
     if not rows:
         return
-    if not (conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2"):
+    if not copy_capable(conn):
         by_pixel: dict[str, dict[str, EventOutcome]] = {}
         for pixel, eid, status, reason, batch, tries, code, subcode, message, trace in rows:
             by_pixel.setdefault(pixel, {})[eid] = EventOutcome(status, batch, tries, reason, code, subcode, message,

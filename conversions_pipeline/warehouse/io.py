@@ -55,7 +55,7 @@ def iter_day(
                 for name, label in (extra_columns or {}).items()]
     query = sa.select(*columns).select_from(table).where(_day_filter(ts, start_utc, end_utc, time_kind))
     query = query.order_by(ts, table.c.id)
-    if _copy_capable(conn):
+    if copy_capable(conn):
         # COPY ... TO STDOUT on a connection of its own (the caller writes on ``conn`` meanwhile),
         # parsed by Arrow's CSV reader: no Python object per value.
         with conn.engine.connect() as reader:
@@ -106,7 +106,7 @@ def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     cols = [c.name for c in table.columns if c.name in frame.columns]
     frame = frame[cols]
     dialect = conn.dialect.name
-    if dialect == "postgresql" and conn.dialect.driver == "psycopg2":
+    if copy_capable(conn):
         _copy_postgres(conn, table, frame)
     elif dialect == "sqlite":
         _executemany_sqlite(conn, table, frame)
@@ -129,7 +129,7 @@ class BulkWriter:
         self.conn, self.table, self.rows = conn, table, 0
         self._error: BaseException | None = None
         self._thread = None
-        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        if copy_capable(conn):
             self._queue: queue.Queue = queue.Queue(maxsize=depth)
             self._thread = threading.Thread(target=self._drain, name=f"copy-{table.name}", daemon=True)
             self._thread.start()
@@ -241,7 +241,7 @@ def stream_frames(engine: Engine, query: sa.Select, chunk_rows: int) -> Iterator
     """``query``'s rows in frames of ``chunk_rows``, streamed with COPY on PostgreSQL (one
     statement, one batch in memory; a connection of its own, so the caller may write meanwhile);
     None where the warehouse cannot stream this way (the caller pages instead)."""
-    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg2":
+    if not copy_capable(engine):
         return None
     if _arrow_types(query, text_numerics=False) is None:
         return None
@@ -257,7 +257,7 @@ def read_frame(engine: Engine, query: sa.Select) -> pd.DataFrame:
     """A query result as a DataFrame (on PostgreSQL through COPY and Arrow when every column has a
     plain type: the same values and dtypes as the row-by-row read, several times faster)."""
     with engine.connect() as conn:
-        if _copy_capable(conn) and _arrow_types(query, text_numerics=False) is not None:
+        if copy_capable(conn) and _arrow_types(query, text_numerics=False) is not None:
             frames = list(_copy_frames(conn, query, text_numerics=False))
             return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         result = conn.execute(query)
@@ -281,8 +281,9 @@ COPY_BLOCK_BYTES = 8 << 20
 """bytes of CSV Arrow parses at a time: one batch of rows in memory (about 20,000 to 60,000 rows)"""
 
 
-def _copy_capable(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2"
+def copy_capable(bind: Connection | Engine) -> bool:
+    """PostgreSQL through psycopg2: COPY in and out is available."""
+    return bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg2"
 
 
 def _arrow_types(query: sa.Select, text_numerics: bool) -> dict[str, pa.DataType] | None:
