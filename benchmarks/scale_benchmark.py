@@ -120,6 +120,17 @@ def start_emulator(env: dict, profile: str | None = None) -> tuple[subprocess.Po
     raise RuntimeError("the emulator did not start")
 
 
+def stop_emulator(proc: subprocess.Popen) -> None:
+    """Ctrl-C (py-spy then writes its profile); terminated if SIGINT is ignored, as it is in a
+    process started in the background by a non-interactive shell."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.wait()
+
+
 def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[float, int]], str]:
     """Run ``command``; its wall time, peak RSS (bytes, from the kernel), RSS samples and output."""
     out = tempfile.TemporaryFile()
@@ -194,8 +205,7 @@ def main() -> None:
                            "-o", str(Path(args.profile) / f"run_{calls}.txt"), "--", *command]
             took, peak, samples, text = measured(command, env)
         finally:
-            emulator.send_signal(signal.SIGINT)
-            emulator.wait()
+            stop_emulator(emulator)
         line = next((ln for ln in text.splitlines() if "sent " in ln), "").strip()
         per_step = steps(home, samples)
         grouped: dict[str, list] = {}
@@ -223,8 +233,7 @@ def main() -> None:
                     [sys.executable, str(ROOT / "benchmarks" / "sdk_reference.py"), "--url", url,
                      "--date", DAY.isoformat(), "--graph", base], env)
             finally:
-                emulator.terminate()
-                emulator.wait()
+                stop_emulator(emulator)
             result["sdk"] = {"seconds": round(sdk_took, 1), "peak_rss_mib": round(sdk_peak / 2**20),
                              "output": sdk_text.strip().splitlines()[-1]}
             print(f"  SDK script: {sdk_took:.1f}s, peak RSS {sdk_peak / 2**20:,.0f} MiB; "
