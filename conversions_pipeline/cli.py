@@ -139,6 +139,7 @@ def _upload_line(meta) -> str:
 def run_days(days: list[date], verbose: bool = False) -> int:
     """Materialize the daily job for each day, in order, in-process; print one line per day."""
     from .definitions import DAILY_JOB, build_definitions
+    from .ops.memory import freeze_long_lived
 
     from .warehouse.engine import verify_tables
     from .warehouse.schema import ALL_SOURCE_TABLES, PIPELINE_TABLES
@@ -149,6 +150,7 @@ def run_days(days: list[date], verbose: bool = False) -> int:
     _say(f"destination: {destination.describe()}; warehouse: {shown}")
     defs = build_definitions()
     job = defs.resolve_job_def(DAILY_JOB)
+    freeze_long_lived()  # the garbage collector no longer walks the modules and definitions
     partitions = job.partitions_def
     keys = [check_partition(partitions, d) for d in days]
     run_config = {} if verbose else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}}

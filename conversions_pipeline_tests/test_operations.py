@@ -397,3 +397,32 @@ def test_after_the_demo_a_plain_dagster_dev_here_opens_the_demos_instance(embedd
     assert dagster_home() == home  # the CLI reads it back the same way
     assert main(["demo", "--days", "1", "--per-day", "40"]) == 0
     assert (tmp_path / ".env").read_text().count("DAGSTER_HOME") == 1
+
+
+def test_release_memory_collects_a_steps_cycles_and_freezes_what_lives_on():
+    import gc
+    import weakref
+
+    from conversions_pipeline.ops.memory import release_memory
+
+    class Node:
+        pass
+
+    long_lived = [Node() for _ in range(10)]
+    cycle = Node()
+    cycle.me = cycle  # garbage only the cyclic collector can free
+    gone = weakref.ref(cycle)
+    del cycle
+    try:
+        release_memory()
+        assert gone() is None
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(long_lived)
+        again = Node()
+        again.me = again
+        gone = weakref.ref(again)
+        del again
+        release_memory()  # what was made after the freeze is still collected
+        assert gone() is None
+    finally:
+        gc.unfreeze()

@@ -9,9 +9,19 @@ import ctypes.util
 import gc
 
 
+def freeze_long_lived() -> None:
+    """Move every object alive now (modules, definitions, the instance) out of the garbage
+    collector's generations: a full collection then walks only what the steps made since. Such
+    objects are still freed by reference counting; only cycles among them would stay."""
+    gc.freeze()
+
+
 def release_memory() -> None:
-    """Collect garbage, return Arrow's unused pool memory and trim the C heap (glibc only)."""
+    """Collect the step's cyclic garbage, return Arrow's unused pool memory and trim the C heap
+    (glibc only). What survives is frozen (see :func:`freeze_long_lived`): a full collection over
+    the hundreds of thousands of objects of Dagster, GX and pandas took 0.2 s each time."""
     gc.collect()
+    freeze_long_lived()
     try:
         import pyarrow as pa
 
