@@ -131,6 +131,13 @@ def stop_emulator(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (every process: the run, PostgreSQL, the emulator)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[float, int]], str]:
     """Run ``command``; its wall time, peak RSS (bytes, from the kernel), RSS samples and output."""
     out = tempfile.TemporaryFile()
@@ -151,9 +158,13 @@ def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[floa
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    busy_before = machine_busy()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     took = time.perf_counter() - started
+    busy = machine_busy() - busy_before
+    print(f"  CPU: the process {usage.ru_utime + usage.ru_stime:.1f}s; all processes {busy:.1f}s "
+          f"({busy / took / os.cpu_count():.0%} of {os.cpu_count()} cores over {took:.1f}s)", flush=True)
     done.set()
     sampler.join()
     out.seek(0)
@@ -201,7 +212,7 @@ def main() -> None:
             command = [*CLI, "run", "--date", DAY.isoformat()]
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
-                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", "--idle",
+                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", *([] if os.environ.get("PROFILE_CPU") else ["--idle"]),
                            "-o", str(Path(args.profile) / f"run_{calls}.txt"), "--", *command]
             took, peak, samples, text = measured(command, env)
         finally:
