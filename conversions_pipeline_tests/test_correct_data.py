@@ -254,6 +254,10 @@ def test_a_rejected_event_is_final_until_its_payload_changes(engine):
         again = upload_day(engine, client, day)
         assert again.sent == 0 and stats(server)["requests"] == requests
         assert _ledger(engine).loc["C4", "status"] == "rejected"
+        sent_hashes = read_frame(engine, sa.select(server_events.c.source_id, server_events.c.payload_hash))
+        # the ledger keeps the hash of the payload each event was sent with
+        assert _ledger(engine)["payload_hash"].to_dict() == dict(zip(sent_hashes["source_id"],
+                                                                     sent_hashes["payload_hash"]))
         fixed = json.dumps({"ph": "a" * 64})
         with engine.begin() as conn:
             conn.execute(sa.update(server_events).where(server_events.c.event_id == "ev000004")

@@ -54,6 +54,16 @@ def test_an_older_warehouse_gets_the_indexes_it_lacks(engine):
         tuple(ix["column_names"]) for ix in sa.inspect(engine).get_indexes("server_events")}
 
 
+def test_an_older_warehouses_retired_index_is_dropped(engine):
+    create_schema(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE INDEX ix_server_events_event ON server_events (pixel_id, event_id)")
+    assert "ix_server_events_event" in {ix["name"] for ix in sa.inspect(engine).get_indexes("server_events")}
+    create_schema(engine)
+    assert [ix["column_names"] for ix in sa.inspect(engine).get_indexes("server_events")] == [
+        ["partition_date", "pixel_id", "event_id"]]
+
+
 def test_postgres_schema_option(pg_database_url):
     engine = create_warehouse_engine(pg_database_url, schema="marketing")
     try:

@@ -138,18 +138,18 @@ def mark_skipped(engine: Engine, pixel_id: str, event_ids: list[str], reason: st
         conn.execute(stmt, [{"p": pixel_id, "e": e, "now": now} for e in event_ids])
 
 
-def _update_outcomes(conn, pixel_id: str, outcomes: dict[str, EventOutcome], destination: str | None = None) -> None:
-    """One UPDATE per distinct outcome (a whole accepted batch is one statement). Attempts add up
-    over runs; first_sent_at and accepted_at keep their first value."""
+def _update_outcomes(conn, pixel_id: str, outcomes: dict[str, EventOutcome], hashes: dict[str, str],
+                     destination: str | None = None) -> None:
+    """One UPDATE per distinct outcome (a whole accepted batch is one statement), then the payload
+    hash each event was sent with. Attempts add up over runs; first_sent_at and accepted_at keep
+    their first value."""
     groups: dict[tuple, list[str]] = {}
     for eid, o in outcomes.items():
         message = o.error_message[:2000] if o.error_message else None
         key = (o.status, o.reason, o.batch_id, o.attempts, o.error_code, o.error_subcode, message, o.fbtrace_id)
         groups.setdefault(key, []).append(eid)
     now = utcnow()
-    ce, se = capi_events, server_events
-    sent_hash = (sa.select(se.c.payload_hash)
-                 .where(se.c.pixel_id == ce.c.pixel_id, se.c.event_id == ce.c.event_id).limit(1).scalar_subquery())
+    ce = capi_events
     for (status, reason, batch, tries, code, subcode, message, trace), ids in groups.items():
         accepted_at = sa.func.coalesce(ce.c.accepted_at, now) if status == "accepted" else ce.c.accepted_at
         for start in range(0, len(ids), 1000):
@@ -160,17 +160,23 @@ def _update_outcomes(conn, pixel_id: str, outcomes: dict[str, EventOutcome], des
                         error_code=code, error_subcode=subcode, error_message=message, fbtrace_id=trace,
                         sent_at=now, updated_at=now, last_attempt_at=now,
                         first_sent_at=sa.func.coalesce(ce.c.first_sent_at, now), accepted_at=accepted_at,
-                        payload_hash=sent_hash, destination=destination))
+                        destination=destination))
+    sent = [{"p": pixel_id, "e": eid, "h": hashes[eid]} for eid in outcomes if eid in hashes]
+    if sent:
+        conn.execute(sa.update(ce).where(ce.c.pixel_id == sa.bindparam("p"), ce.c.event_id == sa.bindparam("e"))
+                     .values(payload_hash=sa.bindparam("h")), sent)
 
 
 OUTCOME_COLUMNS = ("pixel_id", "event_id", "status", "reason", "batch_id", "attempts", "error_code", "error_subcode",
-                   "error_message", "fbtrace_id")
+                   "error_message", "fbtrace_id", "payload_hash")
 
 
-def outcome_rows(pixel_id: str, outcomes: dict[str, EventOutcome]) -> list[tuple]:
-    """One row per event (OUTCOME_COLUMNS), for :func:`record_outcome_rows`."""
+def outcome_rows(pixel_id: str, outcomes: dict[str, EventOutcome], hashes: dict[str, str]) -> list[tuple]:
+    """One row per event (OUTCOME_COLUMNS), for :func:`record_outcome_rows`; ``hashes`` are the
+    payload hashes (server_events.payload_hash) of the events as they were sent."""
     return [(pixel_id, eid, o.status, o.reason, o.batch_id, o.attempts, o.error_code, o.error_subcode,
-             o.error_message[:2000] if o.error_message else None, o.fbtrace_id) for eid, o in outcomes.items()]
+             o.error_message[:2000] if o.error_message else None, o.fbtrace_id, hashes.get(eid))
+            for eid, o in outcomes.items()]
 
 
 def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None) -> None:
@@ -180,12 +186,14 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
     if not rows:
         return
     if not copy_capable(conn):
-        by_pixel: dict[str, dict[str, EventOutcome]] = {}
-        for pixel, eid, status, reason, batch, tries, code, subcode, message, trace in rows:
-            by_pixel.setdefault(pixel, {})[eid] = EventOutcome(status, batch, tries, reason, code, subcode, message,
-                                                               trace)
-        for pixel, outcomes in by_pixel.items():
-            _update_outcomes(conn, pixel, outcomes, destination)
+        by_pixel: dict[str, tuple[dict[str, EventOutcome], dict[str, str]]] = {}
+        for pixel, eid, status, reason, batch, tries, code, subcode, message, trace, sent_hash in rows:
+            outcomes, hashes = by_pixel.setdefault(pixel, ({}, {}))
+            outcomes[eid] = EventOutcome(status, batch, tries, reason, code, subcode, message, trace)
+            if sent_hash is not None:
+                hashes[eid] = sent_hash
+        for pixel, (outcomes, hashes) in by_pixel.items():
+            _update_outcomes(conn, pixel, outcomes, hashes, destination)
         return
     frame = pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS))
     for name in ("attempts", "error_code", "error_subcode"):
@@ -194,9 +202,9 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
     conn.exec_driver_sql(
         "CREATE TEMPORARY TABLE capi_outcomes_in (pixel_id text, event_id text, status text, reason text, "
         "batch_id text, attempts integer, error_code integer, error_subcode integer, error_message text, "
-        "fbtrace_id text) ON COMMIT DROP")
+        "fbtrace_id text, payload_hash text) ON COMMIT DROP")
     copy_frame(conn, "capi_outcomes_in", frame)
-    ce, se = qualified_name(conn, capi_events), qualified_name(conn, server_events)
+    ce = qualified_name(conn, capi_events)
     conn.exec_driver_sql(
         f"UPDATE {ce} AS ce SET status = o.status, reason = o.reason, batch_id = o.batch_id, "
         "attempts = ce.attempts + o.attempts, error_code = o.error_code, error_subcode = o.error_subcode, "
@@ -204,8 +212,7 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
         "last_attempt_at = %(now)s, first_sent_at = coalesce(ce.first_sent_at, %(now)s), "
         "accepted_at = CASE WHEN o.status = 'accepted' THEN coalesce(ce.accepted_at, %(now)s) "
         "ELSE ce.accepted_at END, "
-        f"payload_hash = (SELECT se.payload_hash FROM {se} AS se WHERE se.pixel_id = ce.pixel_id "
-        "AND se.event_id = ce.event_id LIMIT 1), destination = %(destination)s "
+        "payload_hash = coalesce(o.payload_hash, ce.payload_hash), destination = %(destination)s "
         "FROM capi_outcomes_in AS o WHERE ce.pixel_id = o.pixel_id AND ce.event_id = o.event_id",
         {"now": now, "destination": destination})
 
@@ -225,8 +232,9 @@ class Recorder:
         with self._lock:
             self._attempts.append(attempt_row(self.day, pixel_id, attempt, self.destination))
 
-    def outcomes(self, pixel_id: str, outcomes: dict[str, EventOutcome]) -> None:
-        self.flush(outcome_rows(pixel_id, outcomes))
+    def outcomes(self, pixel_id: str, outcomes: dict[str, EventOutcome], hashes: dict[str, str]) -> None:
+        """Meta's answer for a batch; ``hashes``: the payload hash each event was sent with."""
+        self.flush(outcome_rows(pixel_id, outcomes, hashes))
 
     def flush(self, outcomes: list[tuple] | None = None) -> None:
         with self._lock:

@@ -180,7 +180,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
                 except FatalApiError:
                     stop.set()
                     raise
-                recorder.outcomes(pixel, outcomes)
+                recorder.outcomes(pixel, outcomes, dict(zip(rows["event_id"][ok], rows["payload_hash"][ok])))
             with lock:
                 result.sent += len(items)
                 if not dry_run:

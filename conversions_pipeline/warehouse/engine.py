@@ -107,6 +107,20 @@ def create_schema(engine: Engine, tables=None) -> None:
         for table in tables if tables is not None else metadata.sorted_tables:
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
+        for name, table in RETIRED_INDEXES:
+            if tables is None or any(t.name == table for t in tables):
+                _drop_index(conn, name, schema)
+
+
+RETIRED_INDEXES = (("ix_server_events_event", "server_events"),)
+"""Indexes an older release made and this one no longer uses (each slows the day's writes)."""
+
+
+def _drop_index(conn, name: str, schema: str | None) -> None:
+    quoted = conn.dialect.identifier_preparer.quote(name)
+    if schema and conn.dialect.name == "postgresql":
+        quoted = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{quoted}"
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS {quoted}"))
 
 
 def _add_missing_columns(conn, tables, schema: str | None) -> None:

@@ -287,9 +287,9 @@ server_events = Table(
     Column("payload_hash", String(64), comment="SHA-256 of the payload fields; changes when the event would"),
     Column("built_at", DateTime, nullable=False, comment="when the events step built this row, UTC"),
 )
-# (day, pixel, event): the upload pages through a day in (pixel_id, event_id) order straight off this index
+# (day, pixel, event): the upload pages through a day in (pixel_id, event_id) order straight off this
+# index, and every join to the ledger is within a day. One index only: each costs the day's write.
 Index("ix_server_events_day_event", server_events.c.partition_date, server_events.c.pixel_id, server_events.c.event_id)
-Index("ix_server_events_event", server_events.c.pixel_id, server_events.c.event_id)
 
 capi_suppression = Table(
     "capi_suppression",
