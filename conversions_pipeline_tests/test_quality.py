@@ -182,3 +182,23 @@ def test_a_missing_staged_table_fails_the_check_in_a_real_run(seeded):
     assert not evaluation.passed and "could not run" in evaluation.description
     assert UPLOAD_KEY not in _materialized(result)
 
+
+
+def test_a_validated_frame_is_not_kept_by_gx_after_its_check():
+    import gc
+    import weakref
+
+    import great_expectations as gx
+    import pandas as pd
+
+    from conversions_pipeline.quality.gx_checks import _gx_context, run_suite
+
+    frame = pd.DataFrame({"id": [f"id{i}" for i in range(1000)]})
+    gone = weakref.ref(frame)
+    sources = len(list(_gx_context().data_sources.all()))
+    outcomes = run_suite("held", frame, [gx.expectations.ExpectColumnValuesToBeUnique(column="id")])
+    assert [o.success for o in outcomes] == [True]
+    del frame, outcomes
+    gc.collect()
+    assert gone() is None  # GX's execution engine caches each batch for its data source's life
+    assert len(list(_gx_context().data_sources.all())) == sources

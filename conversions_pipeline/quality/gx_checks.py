@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -95,21 +96,22 @@ def run_suite(name: str, frame: pd.DataFrame, expectations: list) -> list[Outcom
     import great_expectations as gx
 
     context = _gx_context()
+    # A data source of its own per validation, deleted after it: GX's execution engine caches every
+    # batch it validated (the frame included) for the life of its data source, which kept every
+    # check's frame of the day in memory to the end of the run.
+    source_name = f"pandas_{name}_{uuid.uuid4().hex}"
     with _context_lock:  # GX's context registry is not thread-safe
-        source_name = f"pandas_{name}"
-        try:
-            source = context.data_sources.get(source_name)
-        except (KeyError, ValueError, LookupError):
-            source = context.data_sources.add_pandas(source_name)
-        try:
-            batch_definition = source.get_asset("frame").get_batch_definition("whole")
-        except (KeyError, ValueError, LookupError):
-            batch_definition = source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
+        source = context.data_sources.add_pandas(source_name)
+        batch_definition = source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
         suite = gx.ExpectationSuite(name=f"{name}_{id(frame)}")
         for expectation in expectations:
             suite.add_expectation(expectation)
-    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
-        suite, result_format={"result_format": "BASIC", "partial_unexpected_count": SHOWN_VALUES})
+    try:
+        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+            suite, result_format={"result_format": "BASIC", "partial_unexpected_count": SHOWN_VALUES})
+    finally:
+        with _context_lock:
+            context.data_sources.delete(source_name)
     outcomes = []
     for item in result.results:
         config = item.expectation_config
