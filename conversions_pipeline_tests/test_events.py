@@ -4,6 +4,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -213,6 +214,42 @@ def test_other_numbers_and_sessions_without_a_number_do_not_count():
                              session(id="NONE", started_at=T - timedelta(minutes=8), tracking_phone_number=None)])
     merged = merge_sessions(lead_frame((T, None, "+14015550001"), (T, None, "+19")), sessions, pd.Timedelta(minutes=30))
     assert merged["merged_session_id"].tolist() == ["MINE", "OTHER"]
+
+
+def test_visits_prepared_once_tie_every_chunk_as_a_brute_force_search_would():
+    """The events step prepares the day's visits once and ties chunk after chunk to them; the
+    ties must be exactly those of counting, lead by lead, the visits in its window."""
+    from conversions_pipeline.events.merge import index_visits
+
+    rng = np.random.default_rng(7)
+    numbers = [f"+1401555000{i}" for i in range(6)]
+    start = pd.Timestamp("2026-03-02 08:00")
+    sessions = pd.DataFrame([session(id=f"S{i}", tracking_phone_number=rng.choice(numbers + [None]),
+                                     started_at=start + pd.Timedelta(minutes=int(rng.integers(0, 600))))
+                             for i in range(400)])
+    leads = lead_frame(*[(start + pd.Timedelta(minutes=int(rng.integers(-120, 800))),
+                          rng.choice(["S3", "S17", "NOSUCH", None, None, None]), rng.choice(numbers + ["+19", None]))
+                         for _ in range(600)])
+    window = pd.Timedelta(minutes=30)
+    visits = index_visits(sessions, window)
+    chunks = [merge_sessions(leads.iloc[i:i + 97], visits, window) for i in range(0, len(leads), 97)]
+    merged = pd.concat(chunks)
+    assert merged.equals(merge_sessions(leads, sessions, window))
+    by_id = set(sessions["id"])
+    for lead, got in zip(leads.itertuples(), merged.itertuples()):
+        if lead.session_id in by_id:
+            assert (got.merged_session_id, got.session_tie) == (lead.session_id, "session_id")
+            continue
+        near = sessions[(sessions["tracking_phone_number"] == lead.tracking_phone_number)
+                        & (sessions["started_at"] >= lead.time - window) & (sessions["started_at"] <= lead.time)]
+        if lead.tracking_phone_number is None or near.empty:
+            assert (got.merged_session_id, got.session_tie) == (None, None)
+        elif len(near) == 1:
+            assert (got.merged_session_id, got.session_tie) == (near["id"].iloc[0], "tracking_number")
+        else:
+            assert (got.merged_session_id, got.session_tie) == (None, "ambiguous_tracking_number")
+    assert merged["session_tie"].value_counts().to_dict().keys() >= {"session_id", "tracking_number",
+                                                                      "ambiguous_tracking_number"}
 
 
 def test_a_lead_on_a_shared_number_is_sent_without_anyones_visit_or_skipped():

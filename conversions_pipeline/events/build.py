@@ -21,7 +21,7 @@ from ..identity import hash_values
 from ..meta import ACTION_SOURCES, HASHED_KEYS, MAX_VALUE, USER_DATA_KEYS
 from ..warehouse.schema import UPDATED_AT
 from .config import FORMAT_TABLES, EventsConfig
-from .merge import merge_sessions
+from .merge import Visits, merge_sessions
 
 GOOD_LEAD = ("good_lead", "previously_marked_good_lead")
 EVENT_COLUMNS = ("pixel_id", "event_id", "event_name", "event_time", "action_source", "user_data", "custom_data",
@@ -202,7 +202,7 @@ def _strong_keys(present: pd.DataFrame) -> pd.Series:
     return identifying | browser | named
 
 
-def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame, items: pd.DataFrame | None,
+def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame | Visits, items: pd.DataFrame | None,
                  config: EventsConfig, now: datetime, default_pixel: str,
                  suppressed: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
     """Candidate events for one day: ``staged`` maps a format (calls, texts, forms, orders) to its rows."""

@@ -18,6 +18,8 @@ The window is the events config's ``session_window_minutes`` (30 by default).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -29,12 +31,53 @@ AMBIGUOUS_TRACKING_NUMBER = "ambiguous_tracking_number"
 """Values of the ``session_tie`` column: how (or why not) a lead was tied to a visit."""
 
 
-def merge_sessions(leads: pd.DataFrame, sessions: pd.DataFrame, window: pd.Timedelta) -> pd.DataFrame:
+@dataclass
+class Visits:
+    """A day's web sessions prepared once for :func:`merge_sessions` (the events step ties every
+    chunk of leads to the same visits): one row per session id, hash-indexed by id, and the visits
+    that showed a tracking number sorted by (number, start) for the window searches."""
+
+    window: pd.Timedelta
+    by_id: pd.DataFrame
+    ids: pd.Index
+    candidates: pd.DataFrame
+    numbers: pd.Index
+    order: np.ndarray
+    key: np.ndarray
+    origin: int
+    span: int
+
+    @property
+    def empty(self) -> bool:
+        return self.by_id.empty
+
+
+def index_visits(sessions: pd.DataFrame, window: pd.Timedelta) -> Visits:
+    """Prepare ``sessions`` (columns ``id``, ``tracking_phone_number`` and :data:`SESSION_FIELDS`)."""
+    window = pd.Timedelta(window)
+    sess = sessions.drop_duplicates("id").set_index("id", drop=False)
+    ids = sess.index.astype(object)
+    candidates = sess[sess["tracking_phone_number"].notna() & sess["started_at"].notna()]
+    numbers = pd.Index(pd.unique(candidates["tracking_phone_number"].astype(str)))
+    s_code = numbers.get_indexer(candidates["tracking_phone_number"].astype(str)).astype(np.int64)
+    s_time = _ms(candidates["started_at"])
+    width = int(window / pd.Timedelta(milliseconds=1))
+    origin = int(s_time.min()) if len(s_time) else 0
+    # every visit's start lies in [origin, origin + span - width - 1]: a lead time clipped into
+    # [origin - 1, origin + span - 1] finds the same visits in its window as the exact time
+    span = (int(s_time.max()) - origin if len(s_time) else 0) + width + 2
+    order = np.lexsort((s_time, s_code))
+    key = s_code[order] * span + (s_time[order] - origin)
+    return Visits(window, sess, ids, candidates, numbers, order, key, origin, span)
+
+
+def merge_sessions(leads: pd.DataFrame, sessions: pd.DataFrame | Visits, window: pd.Timedelta) -> pd.DataFrame:
     """For each lead (columns ``time``, ``session_id``, ``tracking_phone_number``), the tied session.
 
     Returns a frame aligned with ``leads`` with ``merged_session_id``, ``session_tie`` (see the
     module docstring; None when the lead had nothing to tie by or no visit matched) and
     ``session_<field>`` for each of :data:`SESSION_FIELDS`; all missing where no session is tied.
+    ``sessions`` may be prepared once with :func:`index_visits` (for the same ``window``).
     """
     out = pd.DataFrame(index=leads.index)
     out["merged_session_id"] = pd.Series(None, index=leads.index, dtype=object)
@@ -43,41 +86,36 @@ def merge_sessions(leads: pd.DataFrame, sessions: pd.DataFrame, window: pd.Timed
         out[f"session_{f}"] = None
     if sessions.empty or leads.empty:
         return out
-    sess = sessions.drop_duplicates("id").set_index("id", drop=False)
+    visits = sessions if isinstance(sessions, Visits) else index_visits(sessions, window)
+    if visits.window != pd.Timedelta(window):
+        raise ValueError(f"visits were prepared for a {visits.window} window, not {window}")
 
     # a hash lookup of each lead's session id in the sessions' index (isin on Arrow strings is slow)
-    position = sess.index.astype(object).get_indexer(leads["session_id"].astype(object))
+    position = visits.ids.get_indexer(leads["session_id"].astype(object))
     by_id = pd.Series(position >= 0, index=leads.index) & leads["session_id"].notna()
     if by_id.any():
-        _tie(out, by_id.to_numpy().nonzero()[0], sess.iloc[position[by_id.to_numpy()]], TIED_BY_SESSION_ID)
+        _tie(out, by_id.to_numpy().nonzero()[0], visits.by_id.iloc[position[by_id.to_numpy()]], TIED_BY_SESSION_ID)
 
     rest = leads[~by_id & leads["tracking_phone_number"].notna()]
-    candidates = sess[sess["tracking_phone_number"].notna() & sess["started_at"].notna()]
-    if rest.empty or candidates.empty:
+    if rest.empty or visits.candidates.empty:
         return out.astype(object).where(out.notna(), None)
 
     # Visits per number, sorted by (number, start); each lead's window is a slice of that order.
-    numbers = pd.Index(pd.unique(candidates["tracking_phone_number"].astype(str)))
-    s_code = numbers.get_indexer(candidates["tracking_phone_number"].astype(str))
-    s_time = _ms(candidates["started_at"])
-    l_code = numbers.get_indexer(rest["tracking_phone_number"].astype(str))
+    l_code = visits.numbers.get_indexer(rest["tracking_phone_number"].astype(str)).astype(np.int64)
     l_time = _ms(rest["time"])
     known = (l_code >= 0) & (l_time != _NAT)
-    origin = min(s_time.min(), l_time[known].min() if known.any() else s_time.min())
-    span = int(max(s_time.max(), l_time[known].max() if known.any() else s_time.max()) - origin) + 1
     width = int(window / pd.Timedelta(milliseconds=1))
-    order = np.lexsort((s_time, s_code))
-    key = s_code[order].astype(np.int64) * span + (s_time[order] - origin)
-    lead_key = l_code.astype(np.int64) * span + (l_time - origin)
-    first = np.searchsorted(key, lead_key - np.minimum(width, l_time - origin), side="left")
-    last = np.searchsorted(key, lead_key, side="right")
-    visits = np.where(known, last - first, 0)
+    relative = np.clip(l_time - visits.origin, -1, visits.span - 1)
+    lead_key = l_code * visits.span + relative
+    first = np.searchsorted(visits.key, l_code * visits.span + np.maximum(relative - width, 0), side="left")
+    last = np.searchsorted(visits.key, lead_key, side="right")
+    counted = np.where(known, last - first, 0)
 
     rows = np.flatnonzero(~by_id.to_numpy() & leads["tracking_phone_number"].notna().to_numpy())
-    one = visits == 1
+    one = counted == 1
     if one.any():
-        _tie(out, rows[one], candidates.iloc[order[first[one]]], TIED_BY_TRACKING_NUMBER)
-    out.iloc[rows[visits > 1], out.columns.get_loc("session_tie")] = AMBIGUOUS_TRACKING_NUMBER
+        _tie(out, rows[one], visits.candidates.iloc[visits.order[first[one]]], TIED_BY_TRACKING_NUMBER)
+    out.iloc[rows[counted > 1], out.columns.get_loc("session_tie")] = AMBIGUOUS_TRACKING_NUMBER
     return out.astype(object).where(out.notna(), None)
 
 

@@ -19,7 +19,7 @@ from ..warehouse.io import BulkWriter, analyze, bulk_insert, read_frame, stream_
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
 from ..meta import USER_DATA_KEYS
 from .build import build_events, conflicting_duplicates
-from .merge import SESSION_FIELDS
+from .merge import SESSION_FIELDS, index_visits
 from .config import FORMAT_TABLES, EventsConfig
 
 
@@ -57,6 +57,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     wanted = ["id", "tracking_phone_number", *SESSION_FIELDS]
     sessions = read_frame(engine, sa.select(*[sessions_t.c[c] for c in dict.fromkeys(wanted)])
                           .where(sessions_t.c.started_at >= start - window, sessions_t.c.started_at < end))
+    sessions = index_visits(sessions, window)  # prepared once, for every chunk of leads
     items = read_frame(engine, sa.select(stg_order_items).where(stg_order_items.c.partition_date == day))
     suppressed = set(read_frame(engine, sa.select(capi_suppression.c.hashed_value))["hashed_value"].str.lower())
     built_at = now.astimezone(timezone.utc).replace(tzinfo=None)
