@@ -34,13 +34,15 @@ AMBIGUOUS_TRACKING_NUMBER = "ambiguous_tracking_number"
 @dataclass
 class Visits:
     """A day's web sessions prepared once for :func:`merge_sessions` (the events step ties every
-    chunk of leads to the same visits): one row per session id, hash-indexed by id, and the visits
-    that showed a tracking number sorted by (number, start) for the window searches."""
+    chunk of leads to the same visits): one row per session id, hash-indexed by id, and the
+    positions of the visits that showed a tracking number sorted by (number, start) for the
+    window searches. Nothing is copied but the ids (a day holds hundreds of thousands of visits)."""
 
     window: pd.Timedelta
     by_id: pd.DataFrame
     ids: pd.Index
-    candidates: pd.DataFrame
+    candidates: np.ndarray
+    """positions in ``by_id`` of the visits with a tracking number and a start time"""
     numbers: pd.Index
     order: np.ndarray
     key: np.ndarray
@@ -55,12 +57,14 @@ class Visits:
 def index_visits(sessions: pd.DataFrame, window: pd.Timedelta) -> Visits:
     """Prepare ``sessions`` (columns ``id``, ``tracking_phone_number`` and :data:`SESSION_FIELDS`)."""
     window = pd.Timedelta(window)
-    sess = sessions.drop_duplicates("id").set_index("id", drop=False)
-    ids = sess.index.astype(object)
-    candidates = sess[sess["tracking_phone_number"].notna() & sess["started_at"].notna()]
-    numbers = pd.Index(pd.unique(candidates["tracking_phone_number"].astype(str)))
-    s_code = numbers.get_indexer(candidates["tracking_phone_number"].astype(str)).astype(np.int64)
-    s_time = _ms(candidates["started_at"])
+    sess = sessions.drop_duplicates("id") if sessions["id"].duplicated().any() else sessions
+    sess = sess.reset_index(drop=True)
+    ids = pd.Index(sess["id"].astype(object))
+    candidates = np.flatnonzero((sess["tracking_phone_number"].notna() & sess["started_at"].notna()).to_numpy())
+    shown = sess["tracking_phone_number"].iloc[candidates].astype(str)
+    numbers = pd.Index(pd.unique(shown))
+    s_code = numbers.get_indexer(shown).astype(np.int64)
+    s_time = _ms(sess["started_at"].iloc[candidates])
     width = int(window / pd.Timedelta(milliseconds=1))
     origin = int(s_time.min()) if len(s_time) else 0
     # every visit's start lies in [origin, origin + span - width - 1]: a lead time clipped into
@@ -97,7 +101,7 @@ def merge_sessions(leads: pd.DataFrame, sessions: pd.DataFrame | Visits, window:
         _tie(out, by_id.to_numpy().nonzero()[0], visits.by_id.iloc[position[by_id.to_numpy()]], TIED_BY_SESSION_ID)
 
     rest = leads[~by_id & leads["tracking_phone_number"].notna()]
-    if rest.empty or visits.candidates.empty:
+    if rest.empty or not len(visits.candidates):
         return out.astype(object).where(out.notna(), None)
 
     # Visits per number, sorted by (number, start); each lead's window is a slice of that order.
@@ -114,7 +118,7 @@ def merge_sessions(leads: pd.DataFrame, sessions: pd.DataFrame | Visits, window:
     rows = np.flatnonzero(~by_id.to_numpy() & leads["tracking_phone_number"].notna().to_numpy())
     one = counted == 1
     if one.any():
-        _tie(out, rows[one], visits.candidates.iloc[visits.order[first[one]]], TIED_BY_TRACKING_NUMBER)
+        _tie(out, rows[one], visits.by_id.iloc[visits.candidates[visits.order[first[one]]]], TIED_BY_TRACKING_NUMBER)
     out.iloc[rows[counted > 1], out.columns.get_loc("session_tie")] = AMBIGUOUS_TRACKING_NUMBER
     return out.astype(object).where(out.notna(), None)
 
