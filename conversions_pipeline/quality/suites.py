@@ -57,15 +57,23 @@ def extract_structure_rows(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame
     timestamp, each hashed key as it is when it is not a 64-hex digest (or NULL) and one shared
     valid digest otherwise (the same verdicts and counts, a pointer per row instead of a string)."""
     time_col = table.info["time_column"]
-    frame = frame.assign(**{time_col: _times(frame[time_col])}) if time_col in frame else frame
-    for key in HASHED_KEYS:
-        if key in frame:
-            text = frame[key].astype("string[pyarrow]")
+    out = pd.DataFrame(index=frame.index)
+    for name in frame.columns:
+        if name == time_col:
+            out[name] = _times(frame[name])
+        elif name == "partition_date":  # one value per day: a small code per row
+            out[name] = frame[name].astype("category")
+        elif name in HASHED_KEYS:
+            text = frame[name].astype("string[pyarrow]")
             valid = text.str.fullmatch(HEX64[1:-1]).fillna(False).astype(bool).to_numpy()
-            values = frame[key].astype(object).where(frame[key].notna(), None).to_numpy(copy=True)
+            values = frame[name].astype(object).where(frame[name].notna(), None).to_numpy(copy=True)
             values[valid] = _VALID_HASH
-            frame = frame.assign(**{key: values})
-    return frame
+            # object dtype said out loud: pandas 3 would infer its str dtype and copy the digest
+            # into every row (64 bytes per key and row instead of one pointer)
+            out[name] = pd.Series(values, index=frame.index, dtype=object)
+        else:
+            out[name] = frame[name]
+    return out
 
 
 def extract_structure(frame, table: sa.Table, start: datetime, end: datetime, expected_rows: int | None):
