@@ -12,9 +12,10 @@ that process (``wait4``); per step, the time from Dagster's step stats and the l
 (every 50 ms) while the step ran. With --sdk, `sdk_reference.py` then sends the same day to a
 fresh emulator process, for the side-by-side figure.
 
-The digest line is a hash of the day's server_events (every column sent, status, reason) and
-ledger outcomes (status, reason): equal digests before and after a change mean the same events
-and outcomes.
+The digest line is a hash of the day's server_events (every column sent, status, reason), ledger
+outcomes (status, reason) and quality-check results (every expectation's verdict, observed value,
+unexpected count and examples): equal digests before and after a change mean the same events,
+outcomes and checks.
 """
 
 from __future__ import annotations
@@ -99,8 +100,14 @@ def digest(url: str, day: date) -> str:
         ledger = conn.execute(sa.text(
             "SELECT md5(string_agg(md5(concat_ws('|', pixel_id, event_id, status, reason, destination)), '' "
             "ORDER BY pixel_id, event_id)), count(*) FROM capi_events WHERE partition_date = :d"), {"d": day}).one()
+        checks = conn.execute(sa.text(
+            "SELECT md5(string_agg(md5(concat_ws('|', asset, check_name, expectation, severity, success, "
+            "observed_value, unexpected_count, unexpected_percent, examples)), '' "
+            "ORDER BY asset, check_name, expectation)), count(*) FROM dq_results WHERE partition_date = :d"),
+            {"d": day}).one()
     engine.dispose()
-    return f"events {events[1]:,} {events[0][:12]} / ledger {ledger[1]:,} {ledger[0][:12]}"
+    return (f"events {events[1]:,} {events[0][:12]} / ledger {ledger[1]:,} {ledger[0][:12]} / "
+            f"checks {checks[1]:,} {checks[0][:12]}")
 
 
 def start_emulator(env: dict, profile: str | None = None) -> tuple[subprocess.Popen, str]:
