@@ -14,6 +14,8 @@ from datetime import datetime
 import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from ..events.build import valid_currency
@@ -152,24 +154,48 @@ def events_structure(frame, now: datetime):
     return [("structure_server_events", derived, _events_structure_expectations())]
 
 
+def _extract(values: pd.Series, pattern: str) -> pd.Series:
+    """The group ``v`` of ``pattern`` in each text (RE2, over the Arrow buffer), NULL where it
+    does not match or the text is NULL."""
+    text = pa.array(values.astype("string[pyarrow]").array)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    found = pc.struct_field(pc.extract_regex(text.cast(pa.large_string()), pattern), [0])  # NULL where no match
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=object)
+
+
+def _shared(values: pd.Series) -> pd.Series:
+    """The same strings, one Python object per distinct value (object dtype, never inferred)."""
+    codes, uniques = pd.factorize(values)
+    out = np.asarray(uniques, dtype=object)[codes] if len(uniques) else np.full(len(values), None, dtype=object)
+    out[codes < 0] = None
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def events_structure_rows(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Per event, the values :func:`events_structure`'s expectations look at."""
+    """Per event, the values :func:`events_structure`'s expectations look at, compact: a valid fbc
+    is replaced by one valid fbc of the chunk (the same verdicts and counts, a pointer per row)."""
     eligible = frame["status"].eq("eligible")
     age = int(now.timestamp()) - pd.to_numeric(frame["event_time"], errors="coerce")
-    limit = frame["action_source"].map(lambda s: max_age_seconds(s) if isinstance(s, str) else 0)
+    sources = frame["action_source"]
+    limits = {s: max_age_seconds(s) for s in pd.unique(sources.dropna())}
+    limit = sources.map(limits).fillna(0)
     purchase = eligible & frame["event_name"].eq("Purchase")
-    custom = frame["custom_data"].fillna("").astype(str)
-    value = pd.to_numeric(custom.str.extract(r'"value": (-?[0-9.eE+-]+)')[0], errors="coerce")
-    currency = custom.str.extract(r'"currency": "([A-Za-z]*)"')[0]
+    value = pd.to_numeric(_extract(frame["custom_data"], r'"value": (?P<v>-?[0-9.eE+-]+)'), errors="coerce")
+    currency = _extract(frame["custom_data"], r'"currency": "(?P<v>[A-Za-z]*)"')
+    fbc = _extract(frame["user_data"], r'"fbc": "(?P<v>[^"]*)"')
+    valid_fbc = fbc.astype("string[pyarrow]").str.contains(FBC_PATTERN, regex=True).fillna(False).astype(bool)
+    if valid_fbc.any():
+        fbc = fbc.where(~valid_fbc.to_numpy(), fbc[valid_fbc].iloc[0])
     derived = pd.DataFrame({
         "pixel_id": frame["pixel_id"], "event_id": frame["event_id"], "event_name": frame["event_name"],
         "action_source": frame["action_source"],
         "time_in_window": _where(eligible, (age <= limit) & (-age <= MAX_FUTURE_SECONDS)),
         "unhashed_key": _unhashed_key(frame["user_data"]),
-        "fbc": frame["user_data"].fillna("").astype(str).str.extract(r'"fbc": "([^"]*)"')[0].astype(object)
-        .where(lambda s: s.notna(), None),
-        "purchase_value_and_currency": _where(purchase, (value >= 0) & currency.fillna("").str.fullmatch("[A-Z]{3}")),
-        "eligible_match_keys": _where(eligible, frame["match_keys"].fillna("").astype(str)),
+        "fbc": fbc,
+        "purchase_value_and_currency": _where(purchase, (value >= 0) & currency.astype("string")
+                                              .fillna("").str.fullmatch("[A-Z]{3}").astype(bool)),
+        "eligible_match_keys": _shared(frame["match_keys"].fillna("").astype(str).where(eligible.to_numpy(), None)),
     }, index=frame.index)
     return derived
 
