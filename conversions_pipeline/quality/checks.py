@@ -180,7 +180,7 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
     def events_chunks(engine, day, columns):
         """The day's events in chunks (streamed on PostgreSQL), each reduced by the suite as it comes."""
         query = sa.select(*[server_events.c[c] for c in columns]).where(server_events.c.partition_date == day)
-        streamed = stream_frames(engine, query, 200_000)
+        streamed = stream_frames(engine, query, 50_000)  # rows of ~1 kB of JSON: a small chunk
         return streamed if streamed is not None else [read_frame(engine, query)]
 
     def events_frame(engine, day, columns):
