@@ -110,7 +110,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
     return result
 
 
-EVENTS_CHUNK_ROWS = 50_000
+EVENTS_CHUNK_ROWS = 25_000
 """staged rows built into events at a time (the day's sessions and order lines stay in memory)"""
 
 
