@@ -535,8 +535,30 @@ def _is_placeholder_name(raw: str, caller_id: bool = False) -> bool:
     return False
 
 
+def _placeholders(u: pd.Series, caller_id: bool = False) -> pd.Series:
+    """:func:`_is_placeholder_name` of every value (True where NA), decided in Arrow for the
+    common case: an ASCII name that is not all upper case and whose folded form is no state name
+    is a placeholder exactly when its folded form is empty, a known placeholder or it has a digit.
+    The rest (non-ASCII, upper case, state-like) go through the rule itself."""
+    arr = _arrow(u)
+    folded = pc.replace_substring_regex(pc.ascii_lower(arr), r"[^a-z]", "")
+    ascii_ = _mask(pc.string_is_ascii(arr))
+    upper = _mask(pc.utf8_is_upper(arr))
+    state_like = _mask(pc.is_in(folded, value_set=pa.array(sorted(_state_tables()[0]), _LS)))
+    quick = ascii_ & ~upper & ~state_like & _mask(pc.is_valid(arr))
+    simple = pc.or_(pc.or_(pc.equal(folded, ""), pc.is_in(folded, value_set=pa.array(sorted(_PLACEHOLDER_NAMES), _LS))),
+                    pc.match_substring_regex(arr, "[0-9]"))
+    out = np.ones(len(u), dtype=bool)
+    out[quick] = _mask(simple)[quick]
+    slow = np.flatnonzero(~quick & _mask(pc.is_valid(arr)))
+    if len(slow):
+        values = u.iloc[slow].tolist()
+        out[slow] = [_is_placeholder_name(v, caller_id=caller_id) for v in values]
+    return pd.Series(out, index=u.index)
+
+
 def _norm_name(text: pd.Series) -> pd.DataFrame:
-    placeholder = text.map(_is_placeholder_name, na_action="ignore").fillna(True).astype(bool)
+    placeholder = _placeholders(text)
     value = _letters_only(text).where(~placeholder)
     reason = pd.Series("name_placeholder", index=text.index).where(placeholder, "name_without_letters")
     return _result(value, reason)
@@ -544,8 +566,7 @@ def _norm_name(text: pd.Series) -> pd.DataFrame:
 
 def _split_uniques(u: pd.Series) -> pd.DataFrame:
     cleaned = u.str.replace(_PREFIX_RE, "", regex=True).str.replace(_SUFFIX_RE, "", regex=True).str.strip()
-    placeholder = u.map(lambda raw: _is_placeholder_name(raw, caller_id=True), na_action="ignore")
-    placeholder = placeholder.fillna(True).astype(bool)
+    placeholder = _placeholders(u, caller_id=True)
     comma = cleaned.str.contains(",", regex=False).fillna(False).astype(bool)
     last_first = cleaned.str.extract(r"^\s*([^,]+?)\s*,\s*([^\s,]+)")
     tokens = cleaned.str.extract(r"^\s*(\S+)(?:.*\s(\S+))?\s*$")

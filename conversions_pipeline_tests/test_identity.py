@@ -427,3 +427,20 @@ def test_every_email_the_sdk_keeps_we_keep_and_hash_alike(raw):
         if sdk is None or sdk.startswith("mailto:"):
             continue
         assert got == sdk, (value, got, sdk)
+
+
+@pytest.mark.parametrize("caller_id", [False, True])
+def test_placeholder_names_decided_in_arrow_as_the_rule_decides_them(caller_id):
+    from conversions_pipeline.identity import STRING, _is_placeholder_name, _placeholders
+    from conversions_pipeline.warehouse.seed import customer_records
+
+    shapes = ["Mary", "MARY", "Unknown", "WIRELESS CALLER", "Bob2", "", "  ", "José", "RHODE ISLAND", "Georgia",
+              "GEORGIA", "NEW YORK", "PROVIDENCE RI", "Boston, MA", "BOSTON", "LOS ANGELES", "o'neil", "Smith,John",
+              "SMITH,JOHN", "N/A", "x", "Ñoño", "ＭＡＲＹ", "Mary²", "De La Cruz", "Test", "name", "NY", "Ny", "Ca",
+              "CALIFORNIA", "California", "mr. SMITH", "123", "TEST CALL"]
+    records = customer_records(5_000, seed=3)
+    names = [v for col in ("fn", "ln") if col in records for v in records[col].dropna().tolist()]
+    values = pd.Series(list(dict.fromkeys(shapes + names)), dtype=STRING)
+    expected = [_is_placeholder_name(v, caller_id=caller_id) for v in values.tolist()]
+    assert _placeholders(values, caller_id=caller_id).tolist() == expected
+    assert sum(expected) >= 10 and len(expected) - sum(expected) >= 10
