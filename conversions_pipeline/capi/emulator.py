@@ -20,6 +20,7 @@ Endpoints:
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 import json
 import random
 import re
@@ -69,7 +70,9 @@ class EmulatorConfig:
 class _State:
     requests: int = 0
     faults: Counter = field(default_factory=Counter)
-    received: dict = field(default_factory=dict)  # (pixel, event_name, event_id) -> event
+    received: set = field(default_factory=set)
+    """"pixel\x1fevent_name\x1fevent_id" of every event kept (Meta deduplicates on them): a string
+    per event, not the event, so a day of millions costs the emulator megabytes, not gigabytes"""
     duplicates: int = 0
     rejected_requests: int = 0
     tokens_seen: set = field(default_factory=set)
@@ -158,7 +161,18 @@ def _event_from_text(event):
 
 
 def _bucket(text: str) -> float:
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    """The first 32 bits of the text's SHA-256 as a share of 2**32 - 1 (deterministic)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") / 0xFFFFFFFF
+
+
+@lru_cache(maxsize=4096)
+def _day(day_number: int) -> str:
+    return datetime.fromtimestamp(day_number * 86_400, timezone.utc).date().isoformat()
+
+
+def _day_of(event_time: int) -> str:
+    """The UTC date of a Unix time, ISO formatted (one formatting per day, not per event)."""
+    return _day(event_time // 86_400)
 
 
 class Emulator:
@@ -205,11 +219,11 @@ class Emulator:
         with self.lock:
             fresh = []
             for event in data:
-                key = (pixel, event["event_name"], str(event.get("event_id") or uuid.uuid4()))
+                key = f'{pixel}\x1f{event["event_name"]}\x1f{event.get("event_id") or uuid.uuid4()}'
                 if key in self.state.received:
                     self.state.duplicates += 1  # Meta drops a copy with the same event_name and event_id
                 else:
-                    self.state.received[key] = event
+                    self.state.received.add(key)
                     fresh.append(event)
         self._aggregate(pixel, fresh)
         return 200, {"events_received": len(data), "messages": [], "fbtrace_id": trace}, {}
@@ -220,17 +234,13 @@ class Emulator:
         if (self.config.valid_tokens is not None and token not in self.config.valid_tokens) or token.startswith("EXPIRED"):
             raise GraphApiError(400, 190, "Error validating access token: Session has expired or is invalid.", 463)
 
-    def _events(self, pixel: str | None = None) -> list[dict]:
-        with self.lock:
-            return [e for k, e in self.state.received.items() if pixel is None or k[0] == pixel]
-
     def _aggregate(self, pixel: str, events: list[dict]) -> None:
         """Add newly received events to the aggregates the insights and dataset-quality reads use."""
         rows = []
         for event in events:
             user = event.get("user_data", {})
             keys = [k for k in user if user.get(k)]
-            day = datetime.fromtimestamp(int(event["event_time"]), timezone.utc).date().isoformat()
+            day = _day_of(int(event["event_time"]))
             rows.append((event["event_name"], day, self.attribution(event), keys, match_probability(keys),
                          bool(event.get("event_id"))))
         with self.lock:
