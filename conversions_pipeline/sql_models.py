@@ -129,8 +129,15 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
             conn.execute(sa.text(f"CREATE TABLE {name} AS SELECT * FROM ({sql}) AS model_rows WHERE 1 = 0"), params)
         conn.execute(sa.text(f"DELETE FROM {name} WHERE partition_date = :partition_date"), params)
         conn.execute(sa.text(f"INSERT INTO {name} SELECT * FROM ({sql}) AS model_rows"), params)
-        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {name} WHERE partition_date = :partition_date"),
+        rows = int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {name} WHERE partition_date = :partition_date"),
                                 params).scalar_one())
+        if rows >= ANALYZE_FROM_ROWS and engine.dialect.name == "postgresql":
+            # the models that read this one are planned on its statistics, not on an empty guess
+            conn.execute(sa.text(f"ANALYZE {name}"))
+        return rows
+
+
+ANALYZE_FROM_ROWS = 10_000
 
 
 def read_model(engine: Engine, name: str, first: date, last: date | None = None,

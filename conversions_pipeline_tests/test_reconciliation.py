@@ -120,6 +120,30 @@ def test_rerunning_a_model_replaces_the_day(ledger):
     assert len(read_model(ledger, "lead_outcomes", D)) == first == 5
 
 
+def test_a_lead_with_several_events_takes_its_best_outcome_and_that_outcomes_smallest_reason(engine):
+    """L1: accepted beats rejected; L2: two skipped events, the smaller reason; L3: pending beats
+    skipped (reason of the pending one: none); L4: an event not in the ledger yet counts pending."""
+    create_schema(engine)
+    events = [_se("calls", "L1", "Lead", "eligible", "ph", True), _se("calls", "L1", "Contact", "eligible", "ph", False),
+              _se("calls", "L2", "Lead", "skipped", "ph", False, "test"),
+              _se("calls", "L2", "Contact", "skipped", "ph", False, "filtered:outbound"),
+              _se("calls", "L3", "Lead", "eligible", "ph", False),
+              _se("calls", "L3", "Contact", "skipped", "ph", False, "spam"),
+              _se("calls", "L4", "Lead", "eligible", "ph", False)]
+    outcomes = [_ce(events[0], "rejected", "meta_error_100"), _ce(events[1], "accepted"),
+                _ce(events[2], "skipped", "test"), _ce(events[3], "skipped", "filtered:outbound"),
+                _ce(events[4], "pending"), _ce(events[5], "skipped", "spam")]
+    with engine.begin() as conn:
+        conn.execute(server_events.insert(), events)
+        conn.execute(capi_events.insert(), outcomes)
+    run_model(engine, load_models()["lead_outcomes"], D)
+    rows = _rows(engine, "lead_outcomes", ("source_id",))
+    got = {k[0]: (r["outcome"], None if r["reason"] is None or r["reason"] != r["reason"] else r["reason"],
+                  r["credits_facebook"], r["event_name"]) for k, r in rows.items()}
+    assert got == {"L1": ("accepted", None, "yes", "Contact"), "L2": ("skipped", "filtered:outbound", "no", "Contact"),
+                   "L3": ("pending", None, "no", "Contact"), "L4": ("pending", None, "no", "Lead")}
+
+
 # --- Facebook's side, from the emulator over loopback ----------------------------------------------
 
 def _send(server, pixel, n, click=True):
@@ -246,3 +270,22 @@ def test_a_range_without_runs_says_so(engine, warehouse_url, monkeypatch, capsys
     out = capsys.readouterr().out
     assert "no leads were processed" in out and "were not read" in out
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_large_model_day_is_analyzed_for_the_models_that_read_it(pg_database_url, monkeypatch):
+    from conversions_pipeline import sql_models
+    from conversions_pipeline.warehouse.engine import create_warehouse_engine
+
+    engine = create_warehouse_engine(pg_database_url)
+    try:
+        create_schema(engine)
+        events = [_se("calls", f"A{i}", "Lead", "eligible", "ph", False) for i in range(30)]
+        with engine.begin() as conn:
+            conn.execute(server_events.insert(), events)
+        monkeypatch.setattr(sql_models, "ANALYZE_FROM_ROWS", 20)
+        run_model(engine, load_models()["lead_outcomes"], D)
+        with engine.connect() as conn:
+            tuples = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'lead_outcomes'").scalar()
+        assert tuples == 30  # never analyzed: -1
+    finally:
+        engine.dispose()

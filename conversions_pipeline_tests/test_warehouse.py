@@ -54,14 +54,32 @@ def test_an_older_warehouse_gets_the_indexes_it_lacks(engine):
         tuple(ix["column_names"]) for ix in sa.inspect(engine).get_indexes("server_events")}
 
 
-def test_an_older_warehouses_retired_index_is_dropped(engine):
+def test_an_older_warehouses_retired_indexes_are_dropped(engine):
     create_schema(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE INDEX ix_server_events_event ON server_events (pixel_id, event_id)")
+        conn.exec_driver_sql("CREATE INDEX ix_capi_events_day ON capi_events (partition_date, status)")
     assert "ix_server_events_event" in {ix["name"] for ix in sa.inspect(engine).get_indexes("server_events")}
     create_schema(engine)
-    assert [ix["column_names"] for ix in sa.inspect(engine).get_indexes("server_events")] == [
+    inspector = sa.inspect(engine)
+    assert [ix["column_names"] for ix in inspector.get_indexes("server_events")] == [
         ["partition_date", "pixel_id", "event_id"]]
+    assert sorted(ix["column_names"] for ix in inspector.get_indexes("capi_events")) == [
+        ["partition_date"], ["pixel_id", "event_id"]]
+
+
+def test_the_ledger_leaves_room_on_each_page_for_its_outcome_update_on_postgresql(pg_database_url):
+    engine = create_warehouse_engine(pg_database_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE capi_events RESET (fillfactor)")  # as an older release left it
+        create_schema(engine)
+        with engine.connect() as conn:
+            options = conn.exec_driver_sql("SELECT reloptions FROM pg_class WHERE relname = 'capi_events'").scalar()
+        assert options == ["fillfactor=50"]
+    finally:
+        engine.dispose()
 
 
 def test_postgres_schema_option(pg_database_url):

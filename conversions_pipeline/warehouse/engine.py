@@ -110,10 +110,31 @@ def create_schema(engine: Engine, tables=None) -> None:
         for name, table in RETIRED_INDEXES:
             if tables is None or any(t.name == table for t in tables):
                 _drop_index(conn, name, schema)
+        if engine.dialect.name == "postgresql":
+            _storage_options(conn, tables, schema)
 
 
-RETIRED_INDEXES = (("ix_server_events_event", "server_events"),)
+RETIRED_INDEXES = (("ix_server_events_event", "server_events"), ("ix_capi_events_day", "capi_events"))
 """Indexes an older release made and this one no longer uses (each slows the day's writes)."""
+
+STORAGE_OPTIONS = {"capi_events": "fillfactor=50"}
+"""PostgreSQL storage parameters: the ledger's rows are inserted pending and updated once with
+Meta's answer; half of each page left free lets that update stay on the page, no index touched
+(about twice as fast). Applies to pages written from then on."""
+
+
+def _storage_options(conn, tables, schema: str | None) -> None:
+    for name, options in STORAGE_OPTIONS.items():
+        if tables is not None and not any(t.name == name for t in tables):
+            continue
+        current = conn.execute(sa.text(
+            "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = :t AND n.nspname = coalesce(:s, current_schema())"), {"t": name, "s": schema}).scalar()
+        if options not in (current or []):
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            if schema:
+                quoted = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{quoted}"
+            conn.execute(sa.text(f"ALTER TABLE {quoted} SET ({options})"))
 
 
 def _drop_index(conn, name: str, schema: str | None) -> None:

@@ -335,7 +335,9 @@ capi_events = Table(
     Column("destination", String(16), comment="meta or emulator: who accepted or rejected it"),
 )
 Index("ux_capi_events_event", capi_events.c.pixel_id, capi_events.c.event_id, unique=True)
-Index("ix_capi_events_day", capi_events.c.partition_date, capi_events.c.status)
+# By day only: an indexed status would make every outcome an index insert (PostgreSQL cannot update
+# a row in place, "HOT", when an indexed column changes); see also warehouse.engine.STORAGE_OPTIONS.
+Index("ix_capi_events_partition", capi_events.c.partition_date)
 
 capi_batches = Table(
     "capi_batches",

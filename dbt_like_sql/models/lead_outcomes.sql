@@ -24,18 +24,15 @@ ranked AS (
                      WHEN 'pending' THEN 4 ELSE 5 END                  AS outcome_rank
     FROM events
 ),
+-- the best outcome and, among that outcome's events, the smallest reason, in one pass: the rank
+-- is one digit, so the smallest "<rank><reason>" text starts with the best rank and carries the
+-- smallest reason of the events that have it
 best AS (
-    SELECT partition_date, source_table, source_id, MIN(outcome_rank) AS outcome_rank, MAX(credited) AS credited,
-           MIN(event_name) AS event_name, MAX(match_chance) AS match_chance
+    SELECT partition_date, source_table, source_id, MAX(credited) AS credited,
+           MIN(event_name) AS event_name, MAX(match_chance) AS match_chance,
+           MIN(CAST(outcome_rank AS VARCHAR(1)) || COALESCE(reason, ''))   AS rank_reason
     FROM ranked
     GROUP BY partition_date, source_table, source_id
-),
-best_reason AS (
-    SELECT r.source_table, r.source_id, MIN(COALESCE(r.reason, '')) AS reason
-    FROM ranked AS r
-    JOIN best AS b
-        ON b.source_table = r.source_table AND b.source_id = r.source_id AND b.outcome_rank = r.outcome_rank
-    GROUP BY r.source_table, r.source_id
 )
 SELECT
     best.partition_date,
@@ -45,11 +42,10 @@ SELECT
     best.source_table,
     best.source_id,
     CASE WHEN best.credited = 1 THEN 'yes' ELSE 'no' END               AS credits_facebook,
-    CASE best.outcome_rank WHEN 1 THEN 'accepted' WHEN 2 THEN 'retracted' WHEN 3 THEN 'rejected'
-                           WHEN 4 THEN 'pending' ELSE 'skipped' END    AS outcome,
-    NULLIF(br.reason, '')                                              AS reason,
+    CASE SUBSTR(best.rank_reason, 1, 1) WHEN '1' THEN 'accepted' WHEN '2' THEN 'retracted' WHEN '3' THEN 'rejected'
+                                        WHEN '4' THEN 'pending' ELSE 'skipped' END AS outcome,
+    NULLIF(SUBSTR(best.rank_reason, 2), '')                            AS reason,
     best.event_name,
     {{ action_type('best.event_name') }}                               AS action_type,
     best.match_chance
 FROM best
-JOIN best_reason AS br ON br.source_table = best.source_table AND br.source_id = best.source_id
