@@ -77,9 +77,14 @@ def ensure_database(name: str, calls: int, reseed: bool, env: dict) -> None:
 
 
 def reset_pipeline_tables(url: str) -> None:
-    """Empty what the pipeline writes: every run sends the whole day, as a first run does."""
+    """Bring the tables to this release's schema (as `init-db` does) and empty what the pipeline
+    writes: every run sends the whole day, as a first run does."""
+    from conversions_pipeline.warehouse.engine import create_schema, create_warehouse_engine
     from conversions_pipeline.warehouse.schema import PIPELINE_TABLES
 
+    warehouse = create_warehouse_engine(url)
+    create_schema(warehouse)
+    warehouse.dispose()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         present = set(sa.inspect(conn).get_table_names())
