@@ -251,6 +251,10 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
         client.stop()
     pool.shutdown(wait=True, cancel_futures=True)
     recorder.flush()
+    if not dry_run and result.sent:
+        # the statistics taken after the sync saw every event pending: the delivery check and the
+        # marts read the outcomes next, and were planned for "no event accepted"
+        analyze(engine, capi_events)
     _summarize(engine, result)
     result.seconds = time.perf_counter() - started
     if stop_error is not None:
