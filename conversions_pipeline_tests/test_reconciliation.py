@@ -289,3 +289,9 @@ def test_a_large_model_day_is_analyzed_for_the_models_that_read_it(pg_database_u
         assert tuples == 30  # never analyzed: -1
     finally:
         engine.dispose()
+
+
+def test_a_model_table_is_indexed_by_day_and_counts_the_rows_it_inserted(ledger):
+    indexes = {tuple(ix["column_names"]) for ix in sa.inspect(ledger).get_indexes("lead_outcomes")}
+    assert ("partition_date",) in indexes
+    assert run_model(ledger, load_models()["lead_outcomes"], D) == 5
