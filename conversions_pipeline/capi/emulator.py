@@ -20,7 +20,6 @@ Endpoints:
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 import json
 import random
 import re
@@ -31,6 +30,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
