@@ -125,6 +125,12 @@ def _check(asset: dg.AssetKey, name: str, blocking: bool, description: str, suit
     return _run
 
 
+def _chunks(engine, query, rows: int):
+    """``query``'s rows in chunks of ``rows``: streamed on PostgreSQL, read at once elsewhere."""
+    streamed = stream_frames(engine, query, rows)
+    return streamed if streamed is not None else [read_frame(engine, query)]
+
+
 def _latest_metadata(context, key: dg.AssetKey, partition: str) -> dict:
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
@@ -151,11 +157,10 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
                           .where(table.c.partition_date == day))
 
     def staged_chunks(engine, source: str, day: date, columns):
-        """The same rows in chunks, streamed on PostgreSQL (the suite reduces each as it comes)."""
+        """The same rows in chunks (the suite reduces each as it comes)."""
         table = STAGED_TABLES[source]
         query = sa.select(*[table.c[c] for c in columns if c in table.c]).where(table.c.partition_date == day)
-        streamed = stream_frames(engine, query, 200_000)
-        return streamed if streamed is not None else [read_frame(engine, query)]
+        return _chunks(engine, query, 200_000)
 
     checks = []
     for source, table in STAGED_TABLES.items():
@@ -180,8 +185,7 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
     def events_chunks(engine, day, columns):
         """The day's events in chunks (streamed on PostgreSQL), each reduced by the suite as it comes."""
         query = sa.select(*[server_events.c[c] for c in columns]).where(server_events.c.partition_date == day)
-        streamed = stream_frames(engine, query, 50_000)  # rows of ~1 kB of JSON: a small chunk
-        return streamed if streamed is not None else [read_frame(engine, query)]
+        return _chunks(engine, query, 50_000)  # rows of ~1 kB of JSON: a small chunk
 
     def events_frame(engine, day, columns):
         return read_frame(engine, sa.select(*[server_events.c[c] for c in columns])

@@ -131,17 +131,18 @@ def _storage_options(conn, tables, schema: str | None) -> None:
             "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relname = :t AND n.nspname = coalesce(:s, current_schema())"), {"t": name, "s": schema}).scalar()
         if options not in (current or []):
-            quoted = conn.dialect.identifier_preparer.quote(name)
-            if schema:
-                quoted = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{quoted}"
-            conn.execute(sa.text(f"ALTER TABLE {quoted} SET ({options})"))
+            conn.execute(sa.text(f"ALTER TABLE {_quoted(conn, name, schema)} SET ({options})"))
 
 
 def _drop_index(conn, name: str, schema: str | None) -> None:
-    quoted = conn.dialect.identifier_preparer.quote(name)
-    if schema and conn.dialect.name == "postgresql":
-        quoted = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{quoted}"
-    conn.execute(sa.text(f"DROP INDEX IF EXISTS {quoted}"))
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS {_quoted(conn, name, schema)}"))
+
+
+def _quoted(conn, name: str, schema: str | None) -> str:
+    """``name`` quoted, qualified by ``schema`` on PostgreSQL."""
+    prep = conn.dialect.identifier_preparer
+    return f"{prep.quote_schema(schema)}.{prep.quote(name)}" if schema and conn.dialect.name == "postgresql" \
+        else prep.quote(name)
 
 
 def _add_missing_columns(conn, tables, schema: str | None) -> None:
