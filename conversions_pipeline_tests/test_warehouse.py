@@ -1,5 +1,7 @@
 """Warehouse contract: the same tables on SQLite and PostgreSQL, and errors that name the fix."""
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 
@@ -143,3 +145,35 @@ def test_an_older_warehouse_gets_the_pipeline_columns_it_lacks(engine):
     have = [c["name"] for c in sa.inspect(engine).get_columns("stg_text_messages")]
     assert set(have) == {c.name for c in STAGED_TABLES["text_messages"].columns}
     assert "country" in have
+
+
+def test_a_large_read_comes_back_in_one_piece_per_column_on_postgresql(pg_database_url, monkeypatch):
+    """Read through COPY in many Arrow blocks, each text column is one contiguous array: taking
+    rows by position from a column left in pieces joins every piece again on each take."""
+    from conversions_pipeline.warehouse import io
+
+    engine = create_warehouse_engine(pg_database_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.delete(calls))
+            conn.execute(sa.insert(calls), [{"id": f"c{i:05d}", "start_time": datetime(2026, 11, 1, 12),
+                                             "customer_name": f"Name {i}",
+                                             "tracking_phone_number": None if i % 7 else "+15550100"}
+                                            for i in range(3000)])
+        monkeypatch.setattr(io, "COPY_BLOCK_BYTES", 4096)  # many blocks, as a day of visits gives
+        frame = io.read_frame(engine, sa.select(calls.c.id, calls.c.customer_name, calls.c.tracking_phone_number)
+                              .order_by(calls.c.id))
+        assert len(frame) == 3000
+        for name in frame.columns:
+            assert frame[name].array._pa_array.num_chunks == 1, name
+        assert frame["customer_name"].iloc[[2999, 0]].tolist() == ["Name 2999", "Name 0"]
+        assert frame["tracking_phone_number"].isna().sum() == 3000 - len(range(0, 3000, 7))
+        assert str(frame["id"].dtype) == "str"  # pandas' default text dtype, as a one-block read gives
+        chunks = list(io.stream_frames(engine, sa.select(calls.c.id).order_by(calls.c.id), 1000))
+        assert [len(c) for c in chunks] == [1000, 1000, 1000]
+        assert all(c["id"].array._pa_array.num_chunks == 1 for c in chunks)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(calls))
+        engine.dispose()
