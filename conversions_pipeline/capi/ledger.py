@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..warehouse.engine import qualified_name
-from ..warehouse.io import copy_capable, copy_frame, read_frame, stream_frames
+from ..warehouse.io import copy_capable, read_frame, stream_frames
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
@@ -180,41 +180,41 @@ def outcome_rows(pixel_id: str, outcomes: dict[str, EventOutcome], hashes: dict[
 
 
 def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None) -> None:
-    """Outcomes (OUTCOME_COLUMNS rows) inside the caller's transaction. On PostgreSQL: COPY into a
-    temporary table and one ``UPDATE ... FROM``; elsewhere :func:`_update_outcomes` (one UPDATE
-    per distinct outcome). The same columns change either way."""
+    """Outcomes (OUTCOME_COLUMNS rows) inside the caller's transaction. On PostgreSQL: one
+    ``UPDATE ... FROM unnest(ids, hashes)`` per distinct outcome (a batch Meta accepted is one
+    statement, whose event ids and payload hashes travel as two array parameters: no temporary
+    table is created and dropped per batch); elsewhere :func:`_update_outcomes` (one UPDATE per
+    distinct outcome and 1,000 ids). The same columns change either way."""
     if not rows:
         return
+    groups: dict[tuple, tuple[list[str], list[str | None]]] = {}
+    for pixel, eid, status, reason, batch, tries, code, subcode, message, trace, sent_hash in rows:
+        ids, hashes = groups.setdefault((pixel, status, reason, batch, tries, code, subcode, message, trace), ([], []))
+        ids.append(eid)
+        hashes.append(sent_hash)
     if not copy_capable(conn):
-        by_pixel: dict[str, tuple[dict[str, EventOutcome], dict[str, str]]] = {}
-        for pixel, eid, status, reason, batch, tries, code, subcode, message, trace, sent_hash in rows:
-            outcomes, hashes = by_pixel.setdefault(pixel, ({}, {}))
-            outcomes[eid] = EventOutcome(status, batch, tries, reason, code, subcode, message, trace)
-            if sent_hash is not None:
-                hashes[eid] = sent_hash
-        for pixel, (outcomes, hashes) in by_pixel.items():
-            _update_outcomes(conn, pixel, outcomes, hashes, destination)
+        for (pixel, status, reason, batch, tries, code, subcode, message, trace), (ids, hashes) in groups.items():
+            outcome = EventOutcome(status, batch, tries, reason, code, subcode, message, trace)
+            _update_outcomes(conn, pixel, dict.fromkeys(ids, outcome),
+                             {eid: h for eid, h in zip(ids, hashes) if h is not None}, destination)
         return
-    frame = pd.DataFrame(rows, columns=list(OUTCOME_COLUMNS))
-    for name in ("attempts", "error_code", "error_subcode"):
-        frame[name] = frame[name].astype("Int64")
     now = utcnow()
-    conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE capi_outcomes_in (pixel_id text, event_id text, status text, reason text, "
-        "batch_id text, attempts integer, error_code integer, error_subcode integer, error_message text, "
-        "fbtrace_id text, payload_hash text) ON COMMIT DROP")
-    copy_frame(conn, "capi_outcomes_in", frame)
     ce = qualified_name(conn, capi_events)
-    conn.exec_driver_sql(
-        f"UPDATE {ce} AS ce SET status = o.status, reason = o.reason, batch_id = o.batch_id, "
-        "attempts = ce.attempts + o.attempts, error_code = o.error_code, error_subcode = o.error_subcode, "
-        "error_message = o.error_message, fbtrace_id = o.fbtrace_id, sent_at = %(now)s, updated_at = %(now)s, "
+    statement = (
+        f"UPDATE {ce} AS ce SET status = %(status)s, reason = %(reason)s, batch_id = %(batch)s, "
+        "attempts = ce.attempts + %(tries)s, error_code = %(code)s, error_subcode = %(subcode)s, "
+        "error_message = %(message)s, fbtrace_id = %(trace)s, sent_at = %(now)s, updated_at = %(now)s, "
         "last_attempt_at = %(now)s, first_sent_at = coalesce(ce.first_sent_at, %(now)s), "
-        "accepted_at = CASE WHEN o.status = 'accepted' THEN coalesce(ce.accepted_at, %(now)s) "
+        "accepted_at = CASE WHEN %(status)s = 'accepted' THEN coalesce(ce.accepted_at, %(now)s) "
         "ELSE ce.accepted_at END, "
         "payload_hash = coalesce(o.payload_hash, ce.payload_hash), destination = %(destination)s "
-        "FROM capi_outcomes_in AS o WHERE ce.pixel_id = o.pixel_id AND ce.event_id = o.event_id",
-        {"now": now, "destination": destination})
+        "FROM unnest(%(ids)s::text[], %(hashes)s::text[]) AS o(event_id, payload_hash) "
+        "WHERE ce.pixel_id = %(pixel)s AND ce.event_id = o.event_id")
+    for (pixel, status, reason, batch, tries, code, subcode, message, trace), (ids, hashes) in groups.items():
+        conn.exec_driver_sql(statement, {"status": status, "reason": reason, "batch": batch, "tries": tries,
+                                         "code": code, "subcode": subcode, "message": message, "trace": trace,
+                                         "now": now, "destination": destination, "pixel": pixel, "ids": ids,
+                                         "hashes": hashes})
 
 
 class Recorder:
