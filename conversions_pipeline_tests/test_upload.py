@@ -229,6 +229,34 @@ def test_token_never_appears_in_logs_ledger_or_metadata(engine, warehouse_url, m
     assert all(TOKEN not in t for t in texts)
 
 
+@pytest.mark.parametrize("every, lines", [(3600.0, 1), (0.0, 12)])
+def test_a_long_upload_says_how_far_it_got_at_a_bounded_rate(sqlite_url, monkeypatch, every, lines):
+    """A progress line at most every PROGRESS_EVERY_SECONDS (each is a write to Dagster's event
+    log): the first batch always says so, then only when that much time has passed."""
+    import dagster as dg
+
+    from conversions_pipeline.capi import assets as upload_assets
+    from conversions_pipeline.definitions import DAILY_JOB, build_definitions
+
+    engine = create_warehouse_engine(sqlite_url)
+    put_events(engine, 12)
+    monkeypatch.setattr(upload_assets, "PROGRESS_EVERY_SECONDS", every)
+    with running_emulator() as server:
+        for name, value in (("WAREHOUSE_URL", sqlite_url), ("FB_PIXEL_ID", PIXEL), ("FB_ACCESS_TOKEN", TOKEN),
+                            ("FB_GRAPH_BASE_URL", server.base_url), ("PARTITIONS_START_DATE", "2026-01-01")):
+            monkeypatch.setenv(name, value)
+        job = build_definitions().resolve_job_def(DAILY_JOB)
+        upload = [k for k in job.asset_layer.executable_asset_keys if k.to_user_string() == "upload/capi_events"]
+        instance = dg.DagsterInstance.ephemeral()
+        result = job.execute_in_process(partition_key=DAY.isoformat(), asset_selection=upload, instance=instance,
+                                        run_config={"resources": {"capi": {"config": {"batch_size": 1,
+                                                                                      "max_in_flight": 1}}}})
+    engine.dispose()
+    assert result.success
+    said = [e.user_message for e in instance.all_logs(result.run_id) if "events sent so far" in e.user_message]
+    assert len(said) == lines, "\n".join(e.user_message for e in instance.all_logs(result.run_id))
+
+
 # --- pieces ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("status, error, kind", [

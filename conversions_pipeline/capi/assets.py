@@ -5,6 +5,8 @@ day's upload is its own run with its own ledger outcome, and the pool bounds how
 """
 # No `from __future__ import annotations`: Dagster reads config and resource types from annotations.
 
+import time
+
 import dagster as dg
 
 from ..ops.memory import release_memory
@@ -16,6 +18,8 @@ from .upload import UploadResult, upload_day
 
 UPLOAD_KEY = dg.AssetKey(["upload", "capi_events"])
 POOL = "capi"
+PROGRESS_EVERY_SECONDS = 5.0
+"""how often a long upload says how far it got"""
 
 
 class UploadConfig(dg.Config):
@@ -69,8 +73,12 @@ def build_upload_asset(partitions: dg.DailyPartitionsDefinition) -> dg.AssetsDef
                     capi: ConversionsApiResource) -> dg.MaterializeResult:
         day = context.partition_time_window.start.date()
 
+        last_said = [float("-inf")]
+
         def progress(result: UploadResult) -> None:
-            if result.batches_done % 10 == 1:
+            # a line every PROGRESS_EVERY_SECONDS (each is a write to Dagster's event log)
+            if time.monotonic() - last_said[0] >= PROGRESS_EVERY_SECONDS:
+                last_said[0] = time.monotonic()
                 context.log.info(f"{day}: {result.sent} events sent so far in {result.requests} requests")
 
         target = capi.target()

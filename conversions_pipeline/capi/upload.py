@@ -12,6 +12,8 @@ from datetime import date, datetime, timezone
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 
 from ..meta import MAX_EVENTS_PER_REQUEST, max_age_seconds
@@ -78,45 +80,61 @@ _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 _NON_STRICT = r"NaN|Infinity"
 
 
-def _json_strings(values: pd.Series) -> pd.Series:
-    """Each text as a JSON string literal: quoted as it is when nothing in it needs escaping
-    (ids, names, most URLs), through json.dumps otherwise."""
-    text = values.astype("string")
-    plain = ~text.str.contains(_NEEDS_ESCAPE, regex=True).fillna(False).astype(bool)
-    out = ('"' + text + '"').astype(object)
-    if not plain.all():
-        out[~plain] = [json.dumps(v) for v in text[~plain]]
-    return out.where(values.notna(), None)
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """A column as one Arrow string array (missing values null)."""
+    text = pa.array(values.astype("string"), type=pa.string())
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def _json_strings(text: pa.Array) -> pa.Array:
+    """Each text as a JSON string literal (null stays null): quoted as it is when nothing in it
+    needs escaping (ids, names, most URLs), through json.dumps otherwise."""
+    plain = pc.fill_null(pc.invert(pc.match_substring_regex(text, _NEEDS_ESCAPE)), True)
+    quoted = pc.binary_join_element_wise('"', text, '"', "")
+    if pc.all(plain).as_py():
+        return quoted
+    escape = pc.invert(plain)
+    return pc.replace_with_mask(quoted, escape, pa.array([json.dumps(v) for v in text.filter(escape).to_pylist()],
+                                                         type=pa.string()))
+
+
+def _true(mask: pa.Array) -> pa.Array:
+    return pc.fill_null(mask, False)
 
 
 def payload_texts(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Every row's event as JSON text, exactly what :func:`payload` encodes, assembled column by
     column from the JSON server_events already holds (user_data, custom_data and options are
-    strict JSON written by the events step); and, per row, whether it cannot be encoded as strict
-    JSON (those are named and skipped, never sent). Rows whose stored JSON mentions NaN or
-    Infinity, or is not an object, go through :func:`payload` and a strict encode one by one."""
-    user = rows["user_data"].astype("string")
-    custom = rows["custom_data"].astype("string")
-    options = rows["options"].astype("string")
-    has_custom = custom.notna() & (custom != "")
-    has_options = options.notna() & (options != "")
-    suspect = user.isna() | ~user.str.startswith("{").fillna(False).astype(bool)
+    strict JSON written by the events step) and joined in one pass by Arrow; and, per row, whether
+    it cannot be encoded as strict JSON (those are named and skipped, never sent). Rows whose
+    stored JSON mentions NaN or Infinity, or is not an object, go through :func:`payload` and a
+    strict encode one by one."""
+    user, custom, options, url = (_arrow_text(rows[c]) for c in ("user_data", "custom_data", "options",
+                                                                  "event_source_url"))
+    has_custom = _true(pc.not_equal(custom, ""))
+    has_options = _true(pc.not_equal(options, ""))
+    suspect = pc.fill_null(pc.invert(pc.starts_with(user, "{")), True)
     for part in (user, custom, options):
-        suspect |= part.str.contains(_NON_STRICT, regex=True).fillna(False).astype(bool)
-    suspect |= has_options & ~(options.str.startswith("{") & options.str.endswith("}")).fillna(False).astype(bool)
-    text = ('{"event_name": ' + _json_strings(rows["event_name"]).astype("string")
-            + ', "event_time": ' + rows["event_time"].astype("int64").astype("string")
-            + ', "event_id": ' + _json_strings(rows["event_id"]).astype("string")
-            + ', "action_source": ' + _json_strings(rows["action_source"]).astype("string")
-            + ', "user_data": ' + user.fillna("{}"))
-    text = text + (', "custom_data": ' + custom).where(has_custom, "")
-    url = rows["event_source_url"].where(rows["event_source_url"].astype("string").fillna("") != "", None)
-    text = text + (', "event_source_url": ' + _json_strings(url).astype("string")).where(url.notna(), "")
-    inner = options.str.slice(1, -1).str.strip()
-    text = text + (", " + inner).where(has_options & (inner.fillna("") != ""), "") + "}"
-    out = text.astype(object)
+        suspect = pc.or_(suspect, _true(pc.match_substring_regex(part, _NON_STRICT)))
+    shaped = _true(pc.and_(pc.starts_with(options, "{"), pc.ends_with(options, "}")))
+    suspect = pc.or_(suspect, pc.and_(has_options, pc.invert(shaped)))
+    inner = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(options, 1, -1))
+    event_time = pc.cast(pa.array(rows["event_time"].astype("int64").to_numpy()), pa.string())
+    text = pc.binary_join_element_wise(
+        '{"event_name": ', _json_strings(_arrow_text(rows["event_name"])),
+        ', "event_time": ', event_time,
+        ', "event_id": ', _json_strings(_arrow_text(rows["event_id"])),
+        ', "action_source": ', _json_strings(_arrow_text(rows["action_source"])),
+        ', "user_data": ', pc.fill_null(user, "{}"),
+        pc.if_else(has_custom, pc.binary_join_element_wise(', "custom_data": ', custom, ""), ""),
+        pc.if_else(_true(pc.not_equal(url, "")),
+                   pc.binary_join_element_wise(', "event_source_url": ', _json_strings(url), ""), ""),
+        pc.if_else(pc.and_(has_options, _true(pc.not_equal(inner, ""))),
+                   pc.binary_join_element_wise(", ", inner, ""), ""),
+        "}", "")
+    out = pd.Series(text.to_numpy(zero_copy_only=False), index=rows.index, dtype=object)
     bad = pd.Series(False, index=rows.index)
-    for i in np.flatnonzero(suspect.to_numpy()):
+    for i in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
         try:
             out.iat[i] = json.dumps(payload(rows.iloc[i]), allow_nan=False)
         except (TypeError, ValueError):
