@@ -293,6 +293,63 @@ def test_emulator_validates_like_meta():
         assert httpx.post(url, json={"data": [ok]}).json()["error"]["code"] == 190
 
 
+@pytest.mark.parametrize("user, named", [
+    ({"em": [H("a"), H("b")]}, None),  # a list of digests is allowed
+    ({"em": [H("a"), "B" * 64]}, "user_data.em"),
+    ({"ph": H("1")[:63]}, "user_data.ph"),
+    ({"ph": 12345}, "user_data.ph"),
+    ({"ph": H("1").upper(), "em": "joe@example.com"}, "user_data.em"),  # the first in Meta's order is named
+    ({"ln": "ZZ" + H("1")[2:], "fn": H("x")}, "user_data.ln"),
+    ({"external_id": "crm-42"}, None),  # external_id: hashing recommended, not required
+])
+def test_the_emulator_checks_every_hashed_value(user, named):
+    from conversions_pipeline.capi.emulator import GraphApiError, validate_events
+
+    now = int(time.time())
+    data = [{"event_name": "Lead", "event_time": now, "action_source": "phone_call", "user_data": {"ph": H("2")}},
+            {"event_name": "Lead", "event_time": now, "action_source": "phone_call", "user_data": user}]
+    if named is None:
+        validate_events(data, now, EmulatorConfig())
+        return
+    with pytest.raises(GraphApiError) as raised:
+        validate_events(data, now, EmulatorConfig())
+    assert f"data[1]: {named} must be a lowercase SHA-256" in raised.value.message
+
+
+def test_the_emulator_counts_every_event_it_received_in_quality_and_insights():
+    """Match quality per event name (mean match probability, each key's coverage, dedupe-key
+    coverage) and Ads Manager's attributed counts add up over requests; a duplicate adds nothing."""
+    from conversions_pipeline.capi.emulator import Emulator
+    from conversions_pipeline.capi.match_model import match_probability
+
+    now = int(time.time())
+    click = f"fb.1.{(now - 60) * 1000}.AbC"
+    leads = [{"event_name": "Lead", "event_time": now, "event_id": f"l{i}", "action_source": "phone_call",
+              "user_data": {"ph": H(str(i)), "fbp": "", **({"fbc": click} if i % 2 else {}), **({"em": H(f"{i}@x")} if i < 3 else {})}}
+             for i in range(6)]
+    buys = [{"event_name": "Purchase", "event_time": now, "action_source": "physical_store",
+             "custom_data": {"value": 1, "currency": "USD"}, "user_data": {"em": H(f"b{i}")}} for i in range(3)]
+    emulator = Emulator()
+    for data in (leads[:4], leads[4:] + buys, leads[:1]):
+        emulator.post_events(PIXEL, {"data": data, "access_token": TOKEN}, {}, "t")
+    quality = {q["event_name"]: q for q in emulator.dataset_quality({"dataset_id": PIXEL})["web"]}
+    coverage = {f["identifier"]: f["coverage"]["percentage"]
+                for f in quality["Lead"]["event_match_quality"]["match_key_feedback"]}
+    assert coverage["phone"] == 100.0 and coverage["click_id"] == 50.0 and coverage["email"] == 50.0
+    assert coverage["browser_id"] == 0.0  # an empty value is not a key sent
+    expected = sum(match_probability([k for k, v in e["user_data"].items() if v]) for e in leads) / 6
+    assert quality["Lead"]["event_match_quality"]["composite_score"] == round(10 * expected, 1)
+    assert quality["Lead"]["dedupe_key_feedback"][0]["coverage"]["percentage"] == 100.0
+    assert quality["Purchase"]["dedupe_key_feedback"][0]["coverage"]["percentage"] == 0.0
+    assert emulator.state.duplicates == 1
+    day = datetime.fromtimestamp(now, timezone.utc).date().isoformat()
+    actions = {a["action_type"]: a for a in emulator.insights("act_1", {})["data"][0]["actions"]}
+    attributed = [emulator.attribution(e) for e in leads]
+    assert int(actions["offsite_conversion.fb_pixel_lead"]["7d_click"]) == attributed.count("7d_click") >= 1
+    assert int(actions["offsite_conversion.fb_pixel_lead"].get("1d_view", 0)) == attributed.count("1d_view")
+    assert emulator.insights("act_1", {})["data"][0]["date_start"] == day
+
+
 def test_a_gateway_answering_html_is_retried_and_a_wrong_url_stops_the_run():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

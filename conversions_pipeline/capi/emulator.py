@@ -132,18 +132,33 @@ def validate_events(data, now: int, config: EmulatorConfig) -> None:
         user = event["user_data"]
         if not isinstance(user, dict):
             raise _bad(i, "user_data must be an object")
-        for key in MUST_BE_HASHED:
-            if key in user:
-                values = user[key] if isinstance(user[key], list) else (user[key],)
-                if not all(_is_hex64(v) for v in values):
-                    raise _bad(i, f"user_data.{key} must be a lowercase SHA-256 hex digest", 2804017)
-        if not any(user.get(k) for k in (*HASHED_FIELDS, "fbc", "fbp", "client_ip_address", "client_user_agent")):
+        for key in _MUST_BE_HASHED_SET.intersection(user):  # a quick pass; a doubt goes to the full check
+            value = user[key]
+            if not (type(value) is str and len(value) == 64 and not value.strip(_HEX)):
+                _check_hashed(i, user)
+                break
+        if not any(map(user.get, _CUSTOMER_KEYS)):
             raise _bad(i, "not enough customer information", 2804050)
         if event["action_source"] == "website" and not (event.get("event_source_url") and user.get("client_user_agent")):
             raise _bad(i, "website events need event_source_url and user_data.client_user_agent", 2804019)
         custom = event.get("custom_data") or {}
         if event["event_name"] == "Purchase" and ("value" not in custom or not custom.get("currency")):
             raise _bad(i, "Purchase events need custom_data.value and custom_data.currency", 2804005)
+
+
+_HEX = "0123456789abcdef"
+_MUST_BE_HASHED_SET = frozenset(MUST_BE_HASHED)
+_CUSTOMER_KEYS = (*HASHED_FIELDS, "fbc", "fbp", "client_ip_address", "client_user_agent")
+
+
+def _check_hashed(i: int, user: dict) -> None:
+    """Every hashed key of event ``i`` holds lowercase SHA-256 hex digests (a list of them is
+    allowed); the first key, in Meta's order, that does not is named."""
+    for key in MUST_BE_HASHED:
+        if key in user:
+            values = user[key] if isinstance(user[key], list) else (user[key],)
+            if not all(_is_hex64(v) for v in values):
+                raise _bad(i, f"user_data.{key} must be a lowercase SHA-256 hex digest", 2804017)
 
 
 def _is_hex64(value) -> bool:
@@ -163,6 +178,15 @@ def _event_from_text(event):
 def _bucket(text: str) -> float:
     """The first 32 bits of the text's SHA-256 as a share of 2**32 - 1 (deterministic)."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") / 0xFFFFFFFF
+
+
+_MATCH_KEYS = tuple(MATCH_PROBABILITY.items())
+
+
+@lru_cache(maxsize=1024)
+def _match_probability(keys: tuple[str, ...]) -> float:
+    """:func:`match_probability` of one combination of keys (a day sees a few dozen)."""
+    return match_probability(keys)
 
 
 @lru_cache(maxsize=4096)
@@ -236,22 +260,32 @@ class Emulator:
 
     def _aggregate(self, pixel: str, events: list[dict]) -> None:
         """Add newly received events to the aggregates the insights and dataset-quality reads use."""
-        rows = []
+        attributed: Counter = Counter()
+        quality: dict[str, list] = {}
         for event in events:
             user = event.get("user_data", {})
-            keys = [k for k in user if user.get(k)]
-            day = _day_of(int(event["event_time"]))
-            rows.append((event["event_name"], day, self.attribution(event), keys, match_probability(keys),
-                         bool(event.get("event_id"))))
+            keys = tuple(k for k, v in user.items() if v)
+            how = self.attribution(event)
+            if how:
+                attributed[(_day_of(int(event["event_time"])), action_type(event["event_name"]), how)] += 1
+            entry = quality.get(event["event_name"])
+            if entry is None:
+                entry = quality[event["event_name"]] = [[], Counter(), 0]
+            entry[0].append(_match_probability(keys))
+            entry[1][keys] += 1
+            entry[2] += bool(event.get("event_id"))
         with self.lock:
-            for name, day, how, keys, probability, has_id in rows:
-                if how:
-                    self.state.attributed[day][action_type(name)][how] += 1
+            for (day, kind, how), n in attributed.items():
+                self.state.attributed[day][kind][how] += n
+            for name, (probabilities, combinations, ids) in quality.items():
                 entry = self.state.quality.setdefault((pixel, name), [0, 0.0, Counter(), 0])
-                entry[0] += 1
-                entry[1] += probability
-                entry[2].update(keys)
-                entry[3] += has_id
+                entry[0] += len(probabilities)
+                for probability in probabilities:  # added one by one, in order, as before
+                    entry[1] += probability
+                for keys, count in combinations.items():
+                    for key in keys:
+                        entry[2][key] += count
+                entry[3] += ids
 
     def insights(self, account: str, query: dict) -> dict:
         """Ads Manager's insights for the emulator's one ad account (every dataset it received)."""
@@ -299,8 +333,10 @@ class Emulator:
     def attribution(self, event: dict) -> str | None:
         """``7d_click``, ``1d_view`` or None, deterministically (see :mod:`.match_model`)."""
         user = event.get("user_data", {})
-        matched = any(_bucket(f"{key}:{user[key]}") < p for key, p in MATCH_PROBABILITY.items() if user.get(key))
-        if not matched:
+        for key, p in _MATCH_KEYS:
+            if user.get(key) and _bucket(f"{key}:{user[key]}") < p:
+                break
+        else:
             return None
         fbc = user.get("fbc")
         if fbc:
