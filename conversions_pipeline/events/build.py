@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
-from ..identity import hash_values
+from ..identity import STRING, hash_values
 from ..meta import ACTION_SOURCES, HASHED_KEYS, MAX_VALUE, USER_DATA_KEYS
 from ..warehouse.schema import UPDATED_AT
 from .config import FORMAT_TABLES, EventsConfig
@@ -377,10 +377,11 @@ PAYLOAD_FIELDS = ("event_name", "event_time", "action_source", "user_data", "cus
 def payload_hash(events: pd.DataFrame) -> pd.Series:
     """SHA-256 of what an event sends: a changed hash means Meta would now receive something else
     (the ledger resends a rejected event only when it changed)."""
-    text = pd.Series("", index=events.index, dtype=object)
-    for name in PAYLOAD_FIELDS:
-        text = text + "\x1f" + events[name].astype(str).where(events[name].notna(), "")
-    return hash_values(text.astype(object))
+    fields = [pc.fill_null(pa.array(events[name].astype("string"), type=pa.string()), "")  # str() of each value
+              for name in PAYLOAD_FIELDS]
+    # "\x1f" before every field, as the text was always built (the hashes in ledgers stay valid)
+    text = pc.binary_join_element_wise("", *fields, "\x1f")
+    return hash_values(pd.Series(pd.array(text, dtype=STRING), index=events.index))
 
 
 def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
