@@ -257,6 +257,44 @@ def test_a_long_upload_says_how_far_it_got_at_a_bounded_rate(sqlite_url, monkeyp
     assert len(said) == lines, "\n".join(e.user_message for e in instance.all_logs(result.run_id))
 
 
+def test_the_ledger_takes_in_a_day_without_scanning_itself_per_event_on_postgresql(pg_database_url):
+    """A ledger emptied and vacuumed has statistics that say "no rows": the old anti-join against
+    it was planned as a nested loop that read the whole (growing) ledger once per new event,
+    minutes for a 100,000-event day. New events now go in through the unique index."""
+    from conversions_pipeline.capi.ledger import sync_day
+
+    engine = create_warehouse_engine(pg_database_url)
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO CAPI_EVENTS"):
+            statements.append(cursor.mogrify(statement, parameters).decode())
+
+    try:
+        put_events(engine, 2000)
+        with engine.begin() as conn:
+            conn.execute(sa.delete(capi_events))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE capi_events")
+        sa.event.listen(engine, "before_cursor_execute", keep)
+        sync_day(engine, DAY)
+        sa.event.remove(engine, "before_cursor_execute", keep)
+        assert len(ledger(engine)) == 2000 and len(statements) == 1
+        with engine.begin() as conn:  # the same statement on the same statistics, planned again
+            conn.execute(sa.delete(capi_events))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE capi_events")
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statements[0].replace("%", "%%")))
+        assert "Seq Scan on capi_events" not in plan and "Anti Join" not in plan, plan
+        sync_day(engine, DAY)  # a second sync of the same day adds nothing and changes no row
+        assert len(ledger(engine)) == 2000
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(capi_events))
+            conn.execute(sa.delete(server_events))
+        engine.dispose()
+
+
 # --- pieces ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("status, error, kind", [
