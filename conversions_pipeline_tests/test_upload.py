@@ -295,6 +295,35 @@ def test_the_ledger_takes_in_a_day_without_scanning_itself_per_event_on_postgres
         engine.dispose()
 
 
+def test_outcomes_are_written_beside_the_sending_and_a_failed_write_stops_the_upload(engine):
+    """The recorder writes Meta's answers from a thread of its own (the senders go on meanwhile):
+    every answer handed to it is in the ledger after flush, and a write that fails is raised to
+    the senders and by flush, never lost silently."""
+    from conversions_pipeline.capi import ledger as capi_ledger
+    from conversions_pipeline.capi.client import EventOutcome
+
+    put_events(engine, 30)
+    capi_ledger.sync_day(engine, DAY)
+    recorder = capi_ledger.Recorder(engine, DAY, "emulator", waiting=1)
+    for start in range(0, 30, 10):
+        recorder.outcomes(PIXEL, {f"ev{i:06d}": EventOutcome("accepted", f"b{start}", 1) for i in range(start, start + 10)},
+                          {})
+    recorder.flush()
+    rows = ledger(engine)
+    assert (rows["status"] == "accepted").all() and rows["batch_id"].nunique() == 3
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE capi_events"))
+    broken = capi_ledger.Recorder(engine, DAY, "emulator", waiting=1)
+    with pytest.raises(Exception, match="capi_events"):
+        for _ in range(200):  # the first answer is taken; a later one meets the writer's failure
+            broken.outcomes(PIXEL, {"ev000001": EventOutcome("accepted", "b9", 1)}, {})
+            time.sleep(0.01)
+    with pytest.raises(Exception, match="capi_events"):
+        broken.flush()
+    create_schema(engine)
+
+
 # --- pieces ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("status, error, kind", [

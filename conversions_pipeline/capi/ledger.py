@@ -8,6 +8,7 @@ stays ``pending`` and the next run sends it again with the same event_id (Meta d
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -104,13 +105,18 @@ def _to_send(force: bool, destination: str | None):
         sa.and_(ce.c.status == "rejected", ce.c.payload_hash.is_not(None), ce.c.payload_hash != se.c.payload_hash)))
 
 
+SENT_COLUMNS = ("pixel_id", "event_id", "event_name", "event_time", "action_source", "user_data", "custom_data",
+                "options", "event_source_url", "payload_hash", "source_table", "source_id")
+"""what the upload reads of an event: what it sends, the hash it was sent with, and its source row"""
+
+
 def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_000,
             destination: str | None = None) -> Iterator[pd.DataFrame]:
     """The day's events that still have to reach Meta, page by page (keyset pagination, so memory
     stays flat and no read transaction is held open while outcomes are written). On PostgreSQL one
     statement streamed with COPY (its snapshot does not block the outcome writes)."""
     def select():
-        return (sa.select(server_events)
+        return (sa.select(*[server_events.c[name] for name in SENT_COLUMNS])
                 .outerjoin(capi_events, sa.and_(capi_events.c.pixel_id == server_events.c.pixel_id,
                                                 capi_events.c.event_id == server_events.c.event_id))
                 .where(server_events.c.partition_date == day, _to_send(force, destination))
@@ -226,25 +232,68 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
 
 
 class Recorder:
-    """What an upload learns, written as it learns it: a batch's outcomes the moment Meta answered
-    (so a killed run resends at most what was in flight), together with the request rows that led
-    to them, in one transaction; request rows of retries still running wait for their batch's
-    outcome (or the end of the upload, or an interrupt)."""
+    """What an upload learns, written as it learns it, by a writer thread of its own: each batch's
+    outcomes go into a short queue the moment Meta answered and are written, with the request
+    rows that led to them, in one transaction (answers that arrived meanwhile share it). The
+    senders go on to their next batch while PostgreSQL writes (the write was half of each
+    sender's time). A killed run resends at most what was in flight or queued (at most
+    ``waiting`` answers; Meta drops the copies by event_id); an interrupted or finished one
+    writes everything first (:meth:`flush`). A write that fails stops the upload at the next
+    answer."""
 
-    def __init__(self, engine: Engine, day: date, destination: str | None):
+    def __init__(self, engine: Engine, day: date, destination: str | None, waiting: int = 4):
         self.engine, self.day, self.destination = engine, day, destination
         self._attempts: list[dict] = []
         self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, waiting))
+        self._writer: threading.Thread | None = None
+        self._failure: BaseException | None = None
 
     def attempt(self, pixel_id: str, attempt: Attempt) -> None:
         with self._lock:
             self._attempts.append(attempt_row(self.day, pixel_id, attempt, self.destination))
 
     def outcomes(self, pixel_id: str, outcomes: dict[str, EventOutcome], hashes: dict[str, str]) -> None:
-        """Meta's answer for a batch; ``hashes``: the payload hash each event was sent with."""
-        self.flush(outcome_rows(pixel_id, outcomes, hashes))
+        """Meta's answer for a batch; ``hashes``: the payload hash each event was sent with.
+        Waits while the queue is full (the writer sets the pace when the warehouse is slower)."""
+        self._raise_failure()
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_queued, name="capi-ledger", daemon=True)
+                self._writer.start()
+        self._queue.put(outcome_rows(pixel_id, outcomes, hashes))
 
     def flush(self, outcomes: list[tuple] | None = None) -> None:
+        """Write every queued answer and every request row, then return (raises what a write raised)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(_DONE)
+            writer.join()
+        self._raise_failure()
+        self._write(outcomes or [])
+
+    def _write_queued(self) -> None:
+        done = False
+        while not done:
+            rows = []
+            item = self._queue.get()
+            while True:  # what else has arrived goes into the same transaction
+                if item is _DONE:
+                    done = True
+                    break
+                rows += item
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if rows and self._failure is None:
+                try:
+                    self._write(rows)
+                except BaseException as exc:  # noqa: BLE001 - raised in the senders and by flush
+                    self._failure = exc
+
+    def _write(self, outcomes: list[tuple]) -> None:
         with self._lock:
             attempts, self._attempts = self._attempts, []
         if not attempts and not outcomes:
@@ -254,6 +303,14 @@ class Recorder:
                 conn.execute(capi_batches.insert(), attempts)
             if outcomes:
                 record_outcome_rows(conn, outcomes, self.destination)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+_DONE = object()
+"""the end of a recorder's queue"""
 
 
 def attempt_row(day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> dict:

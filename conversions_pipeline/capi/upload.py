@@ -163,7 +163,7 @@ def upload_day(engine: Engine, client: ConversionsApiClient, day: date, *, batch
     stop = threading.Event()
     in_flight = threading.BoundedSemaphore(max(1, max_in_flight) * 2)  # bounded queue: memory stays flat
 
-    recorder = ledger.Recorder(engine, day, result.destination)
+    recorder = ledger.Recorder(engine, day, result.destination, waiting=max(1, max_in_flight))
 
     def on_attempt(pixel: str, attempt: Attempt) -> None:
         recorder.attempt(pixel, attempt)
