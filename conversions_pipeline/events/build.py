@@ -80,14 +80,15 @@ def pick_duplicates(rows: pd.DataFrame) -> pd.DataFrame:
     return ranked.drop_duplicates("id").drop(columns=["_updated", "_spam", "_order", "_lead"])
 
 
-def conflicting_duplicates(rows: pd.DataFrame) -> int:
-    """How many ids the rows repeat with different contents (what :func:`pick_duplicates` decides)."""
+def conflicting_duplicates(rows: pd.DataFrame, ignore: tuple[str, ...] = ()) -> int:
+    """How many ids the rows repeat with different contents (what :func:`pick_duplicates` decides);
+    columns in ``ignore`` do not count as contents."""
     if rows.empty:
         return 0
     repeated = rows[rows["id"].duplicated(keep=False)]
     if repeated.empty:
         return 0
-    distinct = repeated.astype(str).drop_duplicates()
+    distinct = repeated.drop(columns=list(ignore), errors="ignore").astype(str).drop_duplicates()
     return int(distinct["id"].duplicated().groupby(distinct["id"]).any().sum())
 
 

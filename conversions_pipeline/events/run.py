@@ -80,7 +80,7 @@ def build_day(engine: Engine, day: date, config: EventsConfig, default_pixel: st
             staged_t = STAGED_TABLES[table]
             query = sa.select(staged_t).where(staged_t.c.partition_date == day).order_by(staged_t.c.id)
             for part, rows in enumerate(id_chunks(engine, query, chunk_rows)):
-                conflicts[table] += conflicting_duplicates(rows.drop(columns=["partition_date"], errors="ignore"))
+                conflicts[table] += conflicting_duplicates(rows, ignore=("partition_date",))
                 staged = {f: rows if f == fmt else pd.DataFrame() for f in FORMAT_TABLES}
                 lines = items[items["order_id"].isin(rows["id"])] if fmt == "orders" else items.iloc[:0]
                 events = build_events(staged, sessions, lines, config, now, default_pixel, suppressed)
