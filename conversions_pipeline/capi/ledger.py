@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from ..warehouse.engine import qualified_name
-from ..warehouse.io import copy_capable, read_frame, stream_frames
+from ..warehouse.io import read_frame, stream_frames
 from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
 
@@ -206,7 +206,7 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
         ids, hashes = groups.setdefault((pixel, status, reason, batch, tries, code, subcode, message, trace), ([], []))
         ids.append(eid)
         hashes.append(sent_hash)
-    if not copy_capable(conn):
+    if conn.dialect.name != "postgresql":
         for (pixel, status, reason, batch, tries, code, subcode, message, trace), (ids, hashes) in groups.items():
             outcome = EventOutcome(status, batch, tries, reason, code, subcode, message, trace)
             _update_outcomes(conn, pixel, dict.fromkeys(ids, outcome),
