@@ -163,7 +163,7 @@ def _check_hashed(i: int, user: dict) -> None:
 
 def _is_hex64(value) -> bool:
     """64 lowercase hex characters (str.strip with a character set: no regex per value)."""
-    return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
+    return isinstance(value, str) and len(value) == 64 and not value.strip(_HEX)
 
 
 def _event_from_text(event):

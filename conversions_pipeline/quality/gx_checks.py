@@ -59,13 +59,11 @@ def _gx_context():
             os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
-
             from great_expectations.execution_engine import pandas_execution_engine
 
             # GX fingerprints every pandas batch under 1 GB (an md5 over pandas' hash of every row
             # and column, twice per validation: once for the batch, once for its validator); the
-            # fingerprint is a batch marker nothing here reads, and it was a quarter of the
-            # checks' time on a large day. Frames are never fingerprinted.
+            # fingerprint is a batch marker nothing here reads. Frames are never fingerprinted.
             pandas_execution_engine.HASH_THRESHOLD = 0
             _context = gx.get_context(mode="ephemeral")
             _context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
