@@ -272,6 +272,8 @@ def _country_table() -> dict[str, str]:
 
 def _country_key(raw: str) -> str | None:
     key = _fold(raw)
+    if key in _JUNK:  # "N.A.", "n / a", "NÀ" are written-out N/A like "NA", not Namibia
+        return None
     table = _country_table()
     if key not in table and key.startswith("the"):  # "The Netherlands", "the Bahamas"
         key = key[3:]
