@@ -177,3 +177,50 @@ def test_a_large_read_comes_back_in_one_piece_per_column_on_postgresql(pg_databa
         with engine.begin() as conn:
             conn.execute(sa.delete(calls))
         engine.dispose()
+
+
+def test_database_errors_reach_no_log_with_row_values_on_postgresql(pg_database_url):
+    """PostgreSQL repeats row values in an error's DETAIL ("Key (ip)=(...)", "Failing row
+    contains (...)") and CONTEXT ("COPY ..., line 1: ..."). Whatever is raised, printed as Python
+    and Dagster print it (with every cause), holds the first line only: through SQLAlchemy, and
+    through COPY in and out, which go around SQLAlchemy's error hook."""
+    import traceback
+
+    import pandas as pd
+
+    from conversions_pipeline.warehouse import io
+
+    secret = "-".join(["203.0.113", "77"])  # built at run time: a traceback's source lines never show it
+    table = sa.Table("leak_probe", sa.MetaData(), sa.Column("id", sa.Text, primary_key=True),
+                     sa.Column("ip", sa.Text, nullable=False), sa.Column("n", sa.Integer))
+    engine = create_warehouse_engine(pg_database_url)
+
+    def printed(action) -> str:
+        with pytest.raises(Exception) as caught:
+            action()
+        return "".join(traceback.format_exception(caught.value))
+
+    try:
+        table.create(engine)
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"id": secret, "ip": secret, "n": 1}])
+
+        def insert_again():
+            with engine.begin() as conn:
+                conn.execute(table.insert(), [{"id": secret, "ip": secret, "n": 2}])
+
+        def copy_again():
+            with engine.begin() as conn:
+                io.bulk_insert(conn, table, pd.DataFrame({"id": [secret], "ip": [secret], "n": [3]}))
+
+        def copy_out_bad_cast():
+            io.read_frame(engine, sa.select(sa.cast(table.c.ip + sa.literal("x"), sa.Integer).label("n")))
+
+        for action in (insert_again, copy_again):
+            text = printed(action)
+            assert "duplicate key" in text and "DETAIL" not in text and secret not in text, text
+        text = printed(copy_out_bad_cast)
+        assert "invalid input syntax" in text and "CONTEXT" not in text and secret not in text, text
+    finally:
+        table.drop(engine, checkfirst=True)
+        engine.dispose()

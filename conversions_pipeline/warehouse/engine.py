@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,11 +60,27 @@ class DatabaseMessage(Exception):
     "Key (ip)=(...)") repeats row values, which must not reach logs or Dagster's event log."""
 
 
+def scrub_database_error(exc: BaseException) -> str:
+    """Cut a driver's error down to its first line, in place, and return that line.
+
+    In place, because the driver's error travels on as the ``__cause__`` of whatever is raised
+    instead (SQLAlchemy raises its own error ``from`` it), and Dagster and Python print causes:
+    a replacement alone would still carry PostgreSQL's DETAIL and CONTEXT into the log."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = _QUOTED_VALUE.sub(': "(value hidden)"', first)  # 'invalid input syntax for type integer: "..."'
+    exc.args = (first,)
+    return first
+
+
+_QUOTED_VALUE = re.compile(r': ".*"$')
+"""A value PostgreSQL quotes at the end of a message's first line (identifiers elsewhere stay)."""
+
+
 def _without_row_values(context):
-    orig = context.original_exception
-    if context.sqlalchemy_exception is None or not isinstance(context.sqlalchemy_exception, sa.exc.DBAPIError):
+    if not isinstance(context.sqlalchemy_exception, sa.exc.DBAPIError):
         return None
-    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    orig = context.original_exception
+    first = scrub_database_error(orig)
     return type(context.sqlalchemy_exception)(context.statement, None, DatabaseMessage(f"{type(orig).__name__}: {first}"),
                                               hide_parameters=True)
 

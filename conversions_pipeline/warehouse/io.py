@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .engine import qualified_name
+from .engine import qualified_name, scrub_database_error
 from .schema import time_column
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -206,6 +206,9 @@ def _copy_into(conn: Connection, target: str, frame: pd.DataFrame) -> None:
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.copy_expert(sql, buf, size=1 << 20)
+    except conn.dialect.dbapi.Error as exc:  # COPY goes around the engine's error hook: no DETAIL or CONTEXT
+        scrub_database_error(exc)
+        raise
     finally:
         cursor.close()
 
@@ -364,6 +367,8 @@ def _copy_frames(conn: Connection, query: sa.Select, text_numerics: bool,
         try:
             cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", sink, size=1 << 20)
         except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            if isinstance(exc, conn.dialect.dbapi.Error):
+                scrub_database_error(exc)  # COPY goes around the engine's error hook
             failure.append(exc)
         finally:
             try:
