@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 
+from ..jsontext import arrow_text, json_strings
 from ..meta import MAX_EVENTS_PER_REQUEST, max_age_seconds
 from ..warehouse.engine import verify_tables
 from ..warehouse.io import analyze
@@ -76,26 +77,7 @@ def payload(row) -> dict:
     return event
 
 
-_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 _NON_STRICT = r"NaN|Infinity"
-
-
-def _arrow_text(values: pd.Series) -> pa.Array:
-    """A column as one Arrow string array (missing values null)."""
-    text = pa.array(values.astype("string"), type=pa.string())
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-
-
-def _json_strings(text: pa.Array) -> pa.Array:
-    """Each text as a JSON string literal (null stays null): quoted as it is when nothing in it
-    needs escaping (ids, names, most URLs), through json.dumps otherwise."""
-    plain = pc.fill_null(pc.invert(pc.match_substring_regex(text, _NEEDS_ESCAPE)), True)
-    quoted = pc.binary_join_element_wise('"', text, '"', "")
-    if pc.all(plain).as_py():
-        return quoted
-    escape = pc.invert(plain)
-    return pc.replace_with_mask(quoted, escape, pa.array([json.dumps(v) for v in text.filter(escape).to_pylist()],
-                                                         type=pa.string()))
 
 
 def _true(mask: pa.Array) -> pa.Array:
@@ -109,7 +91,7 @@ def payload_texts(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     it cannot be encoded as strict JSON (those are named and skipped, never sent). Rows whose
     stored JSON mentions NaN or Infinity, or is not an object, go through :func:`payload` and a
     strict encode one by one."""
-    user, custom, options, url = (_arrow_text(rows[c]) for c in ("user_data", "custom_data", "options",
+    user, custom, options, url = (arrow_text(rows[c]) for c in ("user_data", "custom_data", "options",
                                                                   "event_source_url"))
     has_custom = _true(pc.not_equal(custom, ""))
     has_options = _true(pc.not_equal(options, ""))
@@ -121,14 +103,14 @@ def payload_texts(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     inner = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(options, 1, -1))
     event_time = pc.cast(pa.array(rows["event_time"].astype("int64").to_numpy()), pa.string())
     text = pc.binary_join_element_wise(
-        '{"event_name": ', _json_strings(_arrow_text(rows["event_name"])),
+        '{"event_name": ', json_strings(arrow_text(rows["event_name"])),
         ', "event_time": ', event_time,
-        ', "event_id": ', _json_strings(_arrow_text(rows["event_id"])),
-        ', "action_source": ', _json_strings(_arrow_text(rows["action_source"])),
+        ', "event_id": ', json_strings(arrow_text(rows["event_id"])),
+        ', "action_source": ', json_strings(arrow_text(rows["action_source"])),
         ', "user_data": ', pc.fill_null(user, "{}"),
         pc.if_else(has_custom, pc.binary_join_element_wise(', "custom_data": ', custom, ""), ""),
         pc.if_else(_true(pc.not_equal(url, "")),
-                   pc.binary_join_element_wise(', "event_source_url": ', _json_strings(url), ""), ""),
+                   pc.binary_join_element_wise(', "event_source_url": ', json_strings(url), ""), ""),
         pc.if_else(pc.and_(has_options, _true(pc.not_equal(inner, ""))),
                    pc.binary_join_element_wise(", ", inner, ""), ""),
         "}", "")

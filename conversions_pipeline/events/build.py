@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pycountry
 
 from ..identity import STRING, hash_values
+from ..jsontext import arrow_text, json_strings
 from ..meta import ACTION_SOURCES, HASHED_KEYS, MAX_VALUE, USER_DATA_KEYS
 from ..warehouse.schema import UPDATED_AT
 from .config import FORMAT_TABLES, EventsConfig
@@ -296,10 +297,10 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame | Visit
 
     # user_data and match keys
     present = pd.DataFrame({k: events[k].notna() for k in USER_DATA_KEYS})
-    keys = np.full(len(events), "", dtype=object)
-    for k in USER_DATA_KEYS:
-        keys = np.where(present[k].to_numpy(), keys + k + ",", keys)
-    events["match_keys"] = pd.Series(keys, index=events.index, dtype=object).str.rstrip(",")
+    listed = pc.binary_join_element_wise(*[pc.if_else(pa.array(present[k].to_numpy()), f"{k},", "")
+                                           for k in USER_DATA_KEYS], "")
+    events["match_keys"] = pd.Series(pc.utf8_rtrim(listed, ",").to_numpy(zero_copy_only=False), index=events.index,
+                                     dtype=object)
     events["user_data"] = _user_data_json(events, present)
 
     # eligibility: the first reason that applies is kept
@@ -378,17 +379,17 @@ PAYLOAD_FIELDS = ("event_name", "event_time", "action_source", "user_data", "cus
 def payload_hash(events: pd.DataFrame) -> pd.Series:
     """SHA-256 of what an event sends: a changed hash means Meta would now receive something else
     (the ledger resends a rejected event only when it changed)."""
-    fields = [pc.fill_null(pa.array(events[name].astype("string"), type=pa.string()), "")  # str() of each value
+    fields = [pc.fill_null(arrow_text(events[name], large=True), _ls(""))  # str() of each value
               for name in PAYLOAD_FIELDS]
     # "\x1f" before every field, as the text was always built (the hashes in ledgers stay valid)
-    text = pc.binary_join_element_wise("", *fields, "\x1f")
+    text = pc.binary_join_element_wise(_ls(""), *fields, _ls("\x1f"))
     return hash_values(pd.Series(pd.array(text, dtype=STRING), index=events.index))
 
 
-def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
-    """user_data as JSON text (keys sorted, json.dumps' separators), assembled column by column in
-    Arrow: hashed keys are 64 hex characters (nothing to escape); free-text keys (user agent,
-    cookies, IP) are JSON-escaped once per distinct value.
+def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> pd.Series:
+    """user_data as JSON text (keys sorted, json.dumps' separators and escapes), assembled column
+    by column in Arrow: hashed keys are 64 hex characters (nothing to escape); free-text keys
+    (user agent, cookies, IP) are quoted as they are unless a character needs escaping.
 
     Each key contributes ``, "key": value`` or "" and the leading separator is cut at the end.
     (pyarrow 26's ``binary_join_element_wise(null_handling="skip")`` drops rows whose inputs are
@@ -397,22 +398,24 @@ def _user_data_json(events: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
     for key in sorted(USER_DATA_KEYS):
         if not present[key].any():
             continue
-        values = events[key].astype(object).where(present[key].to_numpy(), None)
+        values = events[key]
         if key in HASHED_KEYS:
-            text = pa.array(values, type=pa.large_string(), from_pandas=True)
-            piece = pc.binary_join_element_wise(_ls(f', "{key}": "'), text, _ls('"'), _ls(""))
-        else:
-            codes, uniques = pd.factorize(values)
+            piece = pc.binary_join_element_wise(_ls(f', "{key}": "'), arrow_text(values, large=True), _ls('"'), _ls(""))
+        elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            piece = pc.binary_join_element_wise(_ls(f', "{key}": '), json_strings(arrow_text(values, large=True),
+                                                                                 ensure_ascii=True), _ls(""))
+        else:  # not text (never from the staged tables): json.dumps of each distinct value
+            codes, uniques = pd.factorize(values.astype(object).where(present[key].to_numpy(), None))
             quoted = pa.array([f', "{key}": {json.dumps(u)}' for u in uniques], type=pa.large_string())
             piece = pc.take(quoted, pa.array(codes, mask=codes < 0))
         pieces.append(pc.fill_null(piece, _ls("")))
     if not pieces:
-        return np.full(len(events), "{}", dtype=object)
+        return pd.Series("{}", index=events.index, dtype=STRING)
     body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, _ls("")), 2)
-    out = pc.binary_join_element_wise(_ls("{"), body, _ls("}"), _ls("")).to_numpy(zero_copy_only=False)
+    out = pc.binary_join_element_wise(_ls("{"), body, _ls("}"), _ls(""))
     if len(out) != len(events):  # never expected; a guard against the kernel quirk above
         raise RuntimeError(f"user_data assembly produced {len(out)} rows for {len(events)} events")
-    return out
+    return pd.Series(pd.array(out, dtype=STRING), index=events.index)
 
 
 def _ls(text: str) -> pa.Scalar:
