@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conversions_pipeline.events.build import build_events, event_id, parse_value
 from conversions_pipeline.events.config import EventsConfig, PixelRoute
@@ -492,3 +494,25 @@ def test_day_summary_counts_and_key_coverage():
     assert result.key_coverage == {"ph": 0.75, "client_user_agent": 0.25, "em": 0.25, "fn": 0.25}
     assert result.merged_sessions == 1
     assert result.session_ties == {"tracking_number": 1, "ambiguous_tracking_number": 1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=40),
+                          st.sampled_from(["Mozilla/5.0 \"q\" \\ \t\x7f", "fb.1.1700000000000.AbC", "2001:db8::1",
+                                           "Ünïcode ☃", "\ud7ff\ue000", "plain"])), min_size=1, max_size=20))
+def test_json_text_in_arrow_is_what_json_dumps_writes(values):
+    """user_data's free-text values are quoted in Arrow: with ensure_ascii the text is json.dumps'
+    byte for byte (stored events and their payload hashes depend on it); without, it reads back as
+    the same value."""
+    import pyarrow as pa
+
+    from conversions_pipeline.jsontext import arrow_text, json_strings
+
+    for large in (False, True):
+        for series in (pd.Series(values, dtype=object), pd.Series(values, dtype="string[pyarrow]")):
+            text = arrow_text(series, large=large)
+            assert text.type == (pa.large_string() if large else pa.string())
+            exact = json_strings(text, ensure_ascii=True).to_pylist()
+            assert exact == [None if v is None else json.dumps(v) for v in values]
+            short = json_strings(text).to_pylist()
+            assert [None if s is None else json.loads(s) for s in short] == values
