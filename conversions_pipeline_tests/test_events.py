@@ -442,6 +442,20 @@ def test_a_day_built_in_small_chunks_equals_the_day_built_at_once(engine):
     pd.testing.assert_frame_equal(first.drop(columns=["built_at"]), second.drop(columns=["built_at"]))
 
 
+def test_repeated_ids_are_decided_and_every_id_comes_back_once_in_order():
+    """Only the ids an export repeats are ranked; the rest pass through; one row per id, by id."""
+    from conversions_pipeline.events.build import pick_duplicates
+
+    rows = pd.DataFrame({"id": ["O3", "O1", "O2", "O1", "O4", "O2"],
+                         "status": ["paid", "paid", "refunded", "refunded", "paid", "fulfilled"],
+                         "total": [3.0, 1.0, 2.0, 1.5, 4.0, 2.5]})
+    picked = pick_duplicates(rows)
+    assert picked["id"].tolist() == ["O1", "O2", "O3", "O4"]
+    assert picked["status"].tolist() == ["refunded", "refunded", "paid", "paid"]
+    assert picked["total"].tolist() == [1.5, 2.0, 3.0, 4.0]
+    assert pick_duplicates(rows[rows["id"].isin(["O3", "O4"])])["id"].tolist() == ["O3", "O4"]
+
+
 def test_user_data_is_sorted_json_with_free_text_escaped():
     ua = 'Mozilla/5.0 "quoted" \\ back\u00e9 \t tab'
     form = {"id": "F1", "submitted_at": T, "form_url": "https://site/contact", "landing_page_url": None,

@@ -68,7 +68,16 @@ def pick_duplicates(rows: pd.DataFrame) -> pd.DataFrame:
     (``source_updated_at`` in the staged rows; a row without one counts as oldest); on a tie, or
     without such a column, the most advanced status: an order refunded beats cancelled beats
     fulfilled beats paid; a lead marked spam beats one that is not; a good lead beats any other
-    lead status. Rows that are the same in every field collapse silently."""
+    lead status. Rows that are the same in every field collapse silently. The rows come back in
+    order of id; only the ids that repeat are ranked."""
+    repeated = rows["id"].duplicated(keep=False).to_numpy()
+    if repeated.all():
+        return _pick(rows)
+    picked = _pick(rows[repeated]) if repeated.any() else rows.iloc[:0]
+    return pd.concat([rows[~repeated], picked]).sort_values("id", kind="stable")
+
+
+def _pick(rows: pd.DataFrame) -> pd.DataFrame:
     keys, ascending = ["id"], [True]
     ranked = rows.assign(
         _updated=pd.to_datetime(_col(rows, UPDATED_AT)).to_numpy(),
@@ -252,7 +261,9 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame | Visit
     contents = _contents(items)
 
     # one event per lead, plus the qualified event for good leads
-    events = leads.assign(event_name=[config.event_name(f) for f in leads["format"]], qualified=False)
+    formats = pd.unique(leads["format"])
+    events = leads.assign(event_name=leads["format"].map({f: config.event_name(f) for f in formats}).astype(object),
+                          qualified=False)
     if config.qualified_event:
         good = leads[(leads["format"] != "orders") & leads["lead_status"].isin(["good_lead"])]
         events = pd.concat([events, good.assign(event_name=config.qualified_event, qualified=True)])
@@ -314,7 +325,7 @@ def build_events(staged: dict[str, pd.DataFrame], sessions: pd.DataFrame | Visit
     order_status = e["order_status"].astype("string").str.lower()
     is_call, is_text = e["format"] == "calls", e["format"] == "texts"
     reason = _first_reason([
-        (~pd.Series([config.enabled(f) for f in e["format"]], index=e.index), "format_disabled"),
+        (~e["format"].map({f: config.enabled(f) for f in formats}).astype(bool), "format_disabled"),
         (e["is_test"].fillna(False).astype(bool) | (order_status == "test"), "test"),
         (config.exclude_spam & e["spam"].fillna(False).astype(bool), "spam"),
         (order_status == "refunded", "order_refunded"),
