@@ -261,7 +261,7 @@ def test_the_ledger_takes_in_a_day_without_scanning_itself_per_event_on_postgres
     """A ledger emptied and vacuumed has statistics that say "no rows": the old anti-join against
     it was planned as a nested loop that read the whole (growing) ledger once per new event,
     minutes for a 100,000-event day. New events now go in through the unique index."""
-    from conversions_pipeline.capi.ledger import sync_day
+    from conversions_pipeline.capi.ledger import SYNC_SPLITS, sync_day
 
     engine = create_warehouse_engine(pg_database_url)
     statements = []
@@ -279,13 +279,14 @@ def test_the_ledger_takes_in_a_day_without_scanning_itself_per_event_on_postgres
         sa.event.listen(engine, "before_cursor_execute", keep)
         sync_day(engine, DAY)
         sa.event.remove(engine, "before_cursor_execute", keep)
-        assert len(ledger(engine)) == 2000 and len(statements) == 1
-        with engine.begin() as conn:  # the same statement on the same statistics, planned again
+        assert len(ledger(engine)) == 2000 and len(statements) == SYNC_SPLITS
+        with engine.begin() as conn:  # the same statements on the same statistics, planned again
             conn.execute(sa.delete(capi_events))
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE capi_events")
-            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statements[0].replace("%", "%%")))
-        assert "Seq Scan on capi_events" not in plan and "Anti Join" not in plan, plan
+            for statement in statements:
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement.replace("%", "%%")))
+                assert "Seq Scan on capi_events" not in plan and "Anti Join" not in plan, plan
         sync_day(engine, DAY)  # a second sync of the same day adds nothing and changes no row
         assert len(ledger(engine)) == 2000
     finally:
@@ -293,6 +294,20 @@ def test_the_ledger_takes_in_a_day_without_scanning_itself_per_event_on_postgres
             conn.execute(sa.delete(capi_events))
             conn.execute(sa.delete(server_events))
         engine.dispose()
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 4, 16])
+def test_the_ledger_syncs_ranges_of_event_ids_that_hold_every_id_once(parts):
+    """New events enter the ledger in ranges of event ids side by side: each id, hex or not, falls
+    in exactly one range."""
+    from conversions_pipeline.capi.ledger import _id_ranges
+
+    ranges = _id_ranges(parts)
+    assert len(ranges) == parts and ranges[0][0] is None and ranges[-1][1] is None
+    for event_id in ["0" * 32, "7f" + "0" * 30, "8", "c0ffee", "f" * 32, "", "Z-custom", "~"]:
+        inside = [(low, high) for low, high in ranges
+                  if (low is None or event_id >= low) and (high is None or event_id < high)]
+        assert len(inside) == 1, (event_id, ranges)
 
 
 def test_outcomes_are_written_beside_the_sending_and_a_failed_write_stops_the_upload(engine):

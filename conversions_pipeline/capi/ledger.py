@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
 
@@ -31,7 +32,9 @@ def utcnow() -> datetime:
 
 
 def sync_day(engine: Engine, day: date) -> None:
-    """Bring the day's ledger up to date with server_events, in place and in one transaction.
+    """Bring the day's ledger up to date with server_events, in place: the changes to rows it
+    holds in one transaction, then the new events (on PostgreSQL in ``SYNC_SPLITS`` transactions
+    side by side).
 
     Rows are updated, never deleted, so attempts and first-sent times survive every re-run:
 
@@ -72,23 +75,59 @@ def sync_day(engine: Engine, day: date) -> None:
                      .values(status=RETRACTED, reason="retracted: deleted", updated_at=now))
         conn.execute(sa.update(ce).where(mine, ce.c.status.in_(["pending", "skipped", "rejected"]), ~still_there)
                      .values(status="skipped", reason="deleted", updated_at=now))
-        # new events: an event the ledger already holds (any day) is left as it is. The unique
-        # index decides, row by row: an anti-join planned on a ledger whose statistics say "empty"
-        # became a nested loop that scanned the growing table once per new event (minutes at 100k).
-        rows = sa.select(
-            se.c.partition_date, se.c.pixel_id, se.c.event_id, se.c.event_name, se.c.event_time, se.c.source_table,
-            se.c.source_id, sa.case((eligible, "pending"), else_="skipped"), se.c.reason,
-            se.c.match_keys, sa.literal(0), sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
-        ).where(se.c.partition_date == day)  # (SQLite's upsert after INSERT ... SELECT needs a WHERE)
-        columns = ["partition_date", "pixel_id", "event_id", "event_name", "event_time", "source_table", "source_id",
-                   "status", "reason", "match_keys", "attempts", "updated_at", "first_seen_at"]
-        upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(conn.dialect.name)
-        if upsert is not None:
-            conn.execute(upsert(ce).from_select(columns, rows)
-                         .on_conflict_do_nothing(index_elements=["pixel_id", "event_id"]))
-        else:
-            already = sa.select(sa.literal(1)).where(ce.c.pixel_id == se.c.pixel_id, ce.c.event_id == se.c.event_id)
-            conn.execute(sa.insert(ce).from_select(columns, rows.where(~sa.exists(already))))
+        if engine.dialect.name != "postgresql":
+            conn.execute(_insert_new(conn.dialect.name, day, now))
+    if engine.dialect.name == "postgresql":
+        # new events in SYNC_SPLITS transactions side by side, one per range of event ids (an
+        # event's rows fall in one range, so they never meet): PostgreSQL inserts one statement
+        # on one core. Nothing is sent before all of them are committed; a run stopped among
+        # them leaves the rest to the next run's sync.
+        ranges = _id_ranges(SYNC_SPLITS)
+        with ThreadPoolExecutor(len(ranges), thread_name_prefix="ledger-sync") as pool:
+            futures = [pool.submit(_run_insert, engine, day, now, low, high) for low, high in ranges]
+            for future in futures:
+                future.result()
+
+
+SYNC_SPLITS = 2
+"""transactions that insert a day's new events side by side on PostgreSQL (one per core)"""
+
+
+def _id_ranges(parts: int) -> list[tuple[str | None, str | None]]:
+    """``parts`` ranges of event ids by their first hex digit; the first is open below and the
+    last above, so every id falls in exactly one."""
+    bounds = [None] + [format(i * 16 // parts, "x") for i in range(1, parts)] + [None]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _run_insert(engine: Engine, day: date, now: datetime, low: str | None, high: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(_insert_new(conn.dialect.name, day, now, low, high))
+
+
+def _insert_new(dialect: str, day: date, now: datetime, low: str | None = None, high: str | None = None):
+    """The day's events the ledger does not hold yet (any day), as ``pending`` or ``skipped``; with
+    ``low``/``high`` only the event ids in that range. An event the ledger already holds is left as
+    it is: the unique index decides, row by row (an anti-join planned on a ledger whose statistics
+    say "empty" became a nested loop that scanned the growing table once per new event: minutes at
+    100k); dialects without an upsert keep the anti-join."""
+    se, ce = server_events, capi_events
+    rows = sa.select(
+        se.c.partition_date, se.c.pixel_id, se.c.event_id, se.c.event_name, se.c.event_time, se.c.source_table,
+        se.c.source_id, sa.case((se.c.status == "eligible", "pending"), else_="skipped"), se.c.reason,
+        se.c.match_keys, sa.literal(0), sa.literal(now, sa.DateTime), sa.literal(now, sa.DateTime),
+    ).where(se.c.partition_date == day)  # (SQLite's upsert after INSERT ... SELECT needs a WHERE)
+    if low is not None:
+        rows = rows.where(se.c.event_id >= low)
+    if high is not None:
+        rows = rows.where(se.c.event_id < high)
+    columns = ["partition_date", "pixel_id", "event_id", "event_name", "event_time", "source_table", "source_id",
+               "status", "reason", "match_keys", "attempts", "updated_at", "first_seen_at"]
+    upsert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if upsert is not None:
+        return upsert(ce).from_select(columns, rows).on_conflict_do_nothing(index_elements=["pixel_id", "event_id"])
+    already = sa.select(sa.literal(1)).where(ce.c.pixel_id == se.c.pixel_id, ce.c.event_id == se.c.event_id)
+    return sa.insert(ce).from_select(columns, rows.where(~sa.exists(already)))
 
 
 def _to_send(force: bool, destination: str | None):
