@@ -139,11 +139,12 @@ def _upload_line(meta) -> str:
 def run_days(days: list[date], verbose: bool = False) -> int:
     """Materialize the daily job for each day, in order, in-process; print one line per day."""
     from .definitions import DAILY_JOB, build_definitions
-    from .ops.memory import freeze_long_lived
+    from .ops.memory import freeze_long_lived, steady_heap
 
     from .warehouse.engine import verify_tables
     from .warehouse.schema import ALL_SOURCE_TABLES, PIPELINE_TABLES
 
+    steady_heap()  # column-sized blocks go back to the system when a step frees them
     engine, shown = _engine()
     destination = settings.validate()  # every setting, before any work
     verify_tables(engine, [*ALL_SOURCE_TABLES, *PIPELINE_TABLES])  # one clear line before any run starts

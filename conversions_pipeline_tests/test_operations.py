@@ -399,6 +399,39 @@ def test_after_the_demo_a_plain_dagster_dev_here_opens_the_demos_instance(embedd
     assert (tmp_path / ".env").read_text().count("DAGSTER_HOME") == 1
 
 
+_HEAP_PROBE = """
+import ctypes, ctypes.util, sys
+import numpy as np
+from conversions_pipeline.ops.memory import steady_heap
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "steady":
+    steady_heap()
+np.ones(1 << 18).sum()  # a 2 MiB block, mapped, then freed: glibc raises its threshold past it
+held = [np.ones(1 << 17) for _ in range(50)]  # 50 blocks of 1 MiB
+print(libc.mallinfo2().hblkhd >> 20)  # MiB in blocks mapped on their own
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_column_sized_blocks_keep_pages_of_their_own_that_go_back_when_freed():
+    """glibc raises its mmap threshold each time a large mapped block is freed, so later
+    column-sized arrays land inside the heap, where small live objects pin them and the process
+    keeps a step's peak for the rest of the run. steady_heap fixes the threshold: every block of
+    128 KiB and up is mapped on its own (and unmapped when freed)."""
+    def mapped(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[-1])
+
+    assert mapped("steady") >= 50
+    assert mapped("glibc default") < 10  # what the pipeline process did before
+
+
 def test_release_memory_collects_a_steps_cycles_and_freezes_what_lives_on():
     import gc
     import weakref

@@ -16,10 +16,38 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
+MMAP_THRESHOLD_BYTES = 128 * 1024
+"""Blocks from this size up get pages of their own, handed back to the system when freed."""
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_heap_steady = False
+
+
+def steady_heap() -> None:
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD_BYTES` (glibc only; once per process).
+
+    glibc raises the threshold every time a large mapped block is freed (up to 32 MB), so a step's
+    column-sized arrays end up inside the heap, where a few live small objects pin them: after the
+    events step of a 1,000,000-call day the process stayed at about 1.4 GB and the next check
+    started from there (peak 1,815 MiB); with the threshold fixed it returns to about 600 MiB
+    (peak of that check 1,389 MiB, of the run 1,568 MiB; the run's time within noise)."""
+    global _heap_steady
+    if _heap_steady:
+        return
+    _heap_steady = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        if hasattr(libc, "mallopt"):
+            libc.mallopt(ctypes.c_int(_M_MMAP_THRESHOLD), ctypes.c_int(MMAP_THRESHOLD_BYTES))
+    except OSError:
+        pass
+
+
 def release_memory() -> None:
     """Collect the step's cyclic garbage, return Arrow's unused pool memory and trim the C heap
     (glibc only). What survives is frozen (see :func:`freeze_long_lived`): a full collection over
     the hundreds of thousands of objects of Dagster, GX and pandas took 0.2 s each time."""
+    steady_heap()  # (a run launched by Dagster comes here first at the end of its first step)
     gc.collect()
     freeze_long_lived()
     try:
