@@ -1,7 +1,7 @@
 """JSON text put together in Arrow, a column at a time (events' user_data, the upload's request bodies).
 
-Pure functions over Arrow arrays: no Dagster, no I/O. Each writes exactly what ``json.dumps``
-writes for the same value, one Python call per value only where escaping is needed.
+Pure functions over Arrow arrays: no Dagster, no I/O. A value goes through ``json.dumps`` only
+where a character in it needs escaping; the rest are quoted as they are.
 """
 
 from __future__ import annotations
