@@ -218,3 +218,27 @@ def test_gx_does_not_fingerprint_the_frames_it_validates():
     frame = pd.DataFrame({"id": ["a", "b"], "held": [{"lock": threading.Lock()}, {}]})
     outcomes = run_suite("unhashable", frame, [gx.expectations.ExpectColumnValuesToBeUnique(column="id")])
     assert [o.success for o in outcomes] == [True]
+
+
+def test_asking_for_the_gx_warm_up_never_waits_for_the_import(monkeypatch):
+    """Each extract asks for great-expectations to be imported in the background; while the
+    import runs it holds the context's lock, and an extract that asked again must not wait for it
+    (it did: the second extract of a run stood still for the whole import)."""
+    import threading
+
+    from conversions_pipeline.quality import gx_checks
+
+    monkeypatch.setattr(gx_checks, "_context", None)
+    monkeypatch.setattr(gx_checks, "_warm_up", None)
+    made = []
+    monkeypatch.setattr(gx_checks, "_gx_context", lambda: made.append("import"))
+    asked = []
+    with gx_checks._context_lock:  # as while the import runs
+        callers = [threading.Thread(target=lambda: asked.append(gx_checks.warm_up_gx())) for _ in range(2)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(timeout=5)
+        assert len(asked) == 2 and not any(c.is_alive() for c in callers)
+    gx_checks._warm_up.join(timeout=5)
+    assert made == ["import"]  # one import, started once

@@ -71,12 +71,15 @@ def _gx_context():
 
 
 _warm_up: threading.Thread | None = None
+_warm_up_lock = threading.Lock()
 
 
 def warm_up_gx() -> None:
-    """Import great-expectations and make its context in a background thread (once per process)."""
+    """Import great-expectations and make its context in a background thread (once per process).
+    Never waits: the import holds the context's lock while it runs (the next extract asked for the
+    warm-up again and waited for the whole import)."""
     global _warm_up
-    with _context_lock:
+    with _warm_up_lock:
         if _context is not None or _warm_up is not None:
             return
         _warm_up = threading.Thread(target=_gx_context, name="gx-import", daemon=True)
