@@ -29,8 +29,8 @@ def steady_heap() -> None:
     glibc raises the threshold every time a large mapped block is freed (up to 32 MB), so a step's
     column-sized arrays end up inside the heap, where a few live small objects pin them: after the
     events step of a 1,000,000-call day the process stayed at about 1.4 GB and the next check
-    started from there (peak 1,815 MiB); with the threshold fixed it returns to about 600 MiB
-    (peak of that check 1,389 MiB, of the run 1,568 MiB; the run's time within noise)."""
+    started from there (its peak 1,753 MiB); with the threshold fixed the process returns to about
+    600 MiB (that check 1,397 MiB, the run 1,580 MiB; the run's time within noise)."""
     global _heap_steady
     if _heap_steady:
         return
