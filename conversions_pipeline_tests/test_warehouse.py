@@ -190,7 +190,7 @@ def test_database_errors_reach_no_log_with_row_values_on_postgresql(pg_database_
 
     from conversions_pipeline.warehouse import io
 
-    secret = "-".join(["203.0.113", "77"])  # built at run time: a traceback's source lines never show it
+    secret = "-".join(["203.0.113", "77"])  # noqa: FLY002 - built at run time: a traceback's source lines never show it
     table = sa.Table("leak_probe", sa.MetaData(), sa.Column("id", sa.Text, primary_key=True),
                      sa.Column("ip", sa.Text, nullable=False), sa.Column("n", sa.Integer))
     engine = create_warehouse_engine(pg_database_url)

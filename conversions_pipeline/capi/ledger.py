@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
+from itertools import pairwise
 
 import pandas as pd
 import sqlalchemy as sa
@@ -97,7 +98,7 @@ def _id_ranges(parts: int) -> list[tuple[str | None, str | None]]:
     """``parts`` ranges of event ids by their first hex digit; the first is open below and the
     last above, so every id falls in exactly one."""
     bounds = [None] + [format(i * 16 // parts, "x") for i in range(1, parts)] + [None]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))
 
 
 def _run_insert(engine: Engine, day: date, now: datetime, low: str | None, high: str | None) -> None:
