@@ -605,7 +605,8 @@ def split_full_name(values) -> pd.DataFrame:
 
 
 def _norm_city(u: pd.Series, _region) -> pd.DataFrame:
-    return _result(_letters_only(u), "invalid_city")
+    letters = _letters_only(u)  # "N.A.", "n / a", "0NA" are written-out N/A like "NA", not a city
+    return _result(letters.mask(letters.isin(_JUNK)), "invalid_city")
 
 
 def _state_one(raw: str, region: str) -> str | None:

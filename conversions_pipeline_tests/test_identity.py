@@ -297,6 +297,14 @@ def test_normalizing_twice_changes_nothing(field, raw):
     assert twice.fillna("<NA>").tolist() == expected
 
 
+def test_a_city_written_as_n_a_in_any_spelling_is_no_city():
+    """"N/A" in a city column was already missing; "N.A." and "0NA" kept their letters and were
+    sent as the city "na" (and normalizing that again gave nothing)."""
+    got = normalize("ct", pd.Series(["N/A", "N.A.", "0NA", "n / a", "None.", "Nan Tso", "Providence"], dtype=object),
+                    "US")
+    assert got.fillna("<NA>").tolist() == ["<NA>", "<NA>", "<NA>", "<NA>", "<NA>", "nantso", "providence"]
+
+
 def test_a_written_out_n_a_is_no_country_and_namibia_by_name_is():
     """"NA" in a country column is how exports say "not available"; so are "N.A.", "n / a" and
     "NÀ", which fold to the same letters. Namibia is read from its name or alpha-3 code."""
