@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from conversions_pipeline import identity
 from conversions_pipeline.identity import hash_values, normalize, normalize_with_reasons, split_full_name
+from conversions_pipeline.identity import personal, phone, places  # rules tested against their fast paths
 
 
 def one(field, raw, country=None):
@@ -372,7 +373,7 @@ _nanp_shaped = st.from_regex(
 @given(st.lists(_nanp_shaped, min_size=1, max_size=20))
 def test_phone_fast_path_agrees_with_libphonenumber(raw):
     fast = normalize("ph", pd.Series(raw, dtype=object), "US").tolist()
-    slow = [identity._parse_phone(r, "US")[0] for r in raw]
+    slow = [phone._parse_phone(r, "US")[0] for r in raw]
     assert [None if pd.isna(v) else v for v in fast] == slow
 
 
@@ -384,8 +385,8 @@ def test_phone_fast_path_agrees_with_libphonenumber(raw):
 def test_zip_fast_path_agrees_with_the_general_rules(raw, region):
     u = pd.Series(raw, dtype=identity.STRING)
     regions = pd.Series([region] * len(raw), dtype=identity.STRING)
-    fast = identity._norm_zip(u, regions)["value"].tolist()
-    slow = identity._norm_zip_general(u, regions).tolist()
+    fast = places._norm_zip(u, regions)["value"].tolist()
+    slow = places._norm_zip_general(u, regions).tolist()
     assert [None if pd.isna(v) else v for v in fast] == [None if pd.isna(v) else v for v in slow]
 
 
@@ -396,17 +397,17 @@ def test_zip_fast_path_agrees_with_the_general_rules(raw, region):
                 min_size=1, max_size=20))
 def test_date_fast_path_agrees_with_the_general_rules(raw):
     u = pd.Series(raw, dtype=identity.STRING)
-    fast = identity._norm_dob(u, None)["value"].tolist()
-    slow = identity._norm_dob_general(u).tolist()
+    fast = personal._norm_dob(u, None)["value"].tolist()
+    slow = personal._norm_dob_general(u).tolist()
     assert [None if pd.isna(v) else v for v in fast] == [None if pd.isna(v) else v for v in slow]
 
 
 def test_keep_digits_handles_empty_and_missing_values_anywhere():
     import pyarrow as pa
     arr = pa.array(["", "(401) 884-2310", None, "", "x", "12", "", None, "a1b2", ""], pa.large_string())
-    out = identity._keep_digits(arr.slice(0)).to_pylist()
+    out = phone._keep_digits(arr.slice(0)).to_pylist()
     assert out == ["", "4018842310", None, "", "", "12", "", None, "12", ""]
-    assert identity._keep_digits(arr.slice(3, 4)).to_pylist() == ["", "", "12", ""]
+    assert phone._keep_digits(arr.slice(3, 4)).to_pylist() == ["", "", "12", ""]
 
 
 @pytest.mark.parametrize("phone, country", [
@@ -449,7 +450,8 @@ def test_every_email_the_sdk_keeps_we_keep_and_hash_alike(raw):
 
 @pytest.mark.parametrize("caller_id", [False, True])
 def test_placeholder_names_decided_in_arrow_as_the_rule_decides_them(caller_id):
-    from conversions_pipeline.identity import STRING, _is_placeholder_name, _placeholders
+    from conversions_pipeline.identity import STRING
+    from conversions_pipeline.identity.names import _is_placeholder_name, _placeholders
     from conversions_pipeline.warehouse.seed import customer_records
 
     shapes = ["Mary", "MARY", "Unknown", "WIRELESS CALLER", "Bob2", "", "  ", "José", "RHODE ISLAND", "Georgia",
