@@ -69,7 +69,8 @@ def realistic_records(n: int, seed: int = 1) -> pd.DataFrame:
     records["fn"], records["ln"] = shaped(first), shaped(last)
     us = records["ct"].notna() & (records["country"].fillna("").str.upper().isin(["US", "USA", "UNITED STATES", ""])
                                   | records["country"].isna())
-    cities = pd.Series(_words(rng, n, 2, 30_000)) + pd.Series(_CITY_SUFFIX)[rng.integers(0, len(_CITY_SUFFIX), n)].to_numpy()
+    suffixes = pd.Series(_CITY_SUFFIX)[rng.integers(0, len(_CITY_SUFFIX), n)].to_numpy()
+    cities = pd.Series(_words(rng, n, 2, 30_000)) + suffixes
     records.loc[us, "ct"] = shaped(cities.to_numpy(object))[us.to_numpy()]
     zips = pd.Series(rng.integers(501, 99_950, size=n)).map("{:05d}".format)
     plus4 = pd.Series(rng.integers(0, 10_000, size=n)).map("{:04d}".format)

@@ -119,7 +119,8 @@ def start_emulator(env: dict, profile: str | None = None) -> tuple[subprocess.Po
     port = free_port()
     command = [*CLI, "emulator", "--port", str(port)]
     if profile:
-        command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", "-o", profile, "--", *command]
+        command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", "-o", profile, "--",
+                   *command]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -218,13 +219,15 @@ def main() -> None:
         print(f"{calls:,} calls ({name}, day {DAY})", flush=True)
         ensure_database(name, calls, args.reseed, env)
         reset_pipeline_tables(url)
-        emulator, base = start_emulator(env, str(Path(args.profile) / f"emulator_{calls}.txt") if args.profile else None)
+        emulator, base = start_emulator(env,
+                                        str(Path(args.profile) / f"emulator_{calls}.txt") if args.profile else None)
         try:
             env.update(CAPI_DESTINATION="emulator", FB_GRAPH_BASE_URL=base)
             command = [*CLI, "run", "--date", DAY.isoformat()]
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
-                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking", *([] if os.environ.get("PROFILE_CPU") else ["--idle"]),
+                command = ["py-spy", "record", "--format", "raw", "--rate", "50", "--nonblocking",
+                           *([] if os.environ.get("PROFILE_CPU") else ["--idle"]),
                            "-o", str(Path(args.profile) / f"run_{calls}.txt"), "--", *command]
             took, peak, samples, text = measured(command, env)
         finally:

@@ -36,8 +36,8 @@ QUERIES = {
     "forms": ("SELECT id, submitted_at, customer_phone_number, customer_name, customer_email, landing_page_url, value "
               "FROM form_submissions WHERE submitted_at >= %s AND submitted_at < %s", "Lead", ActionSource.OTHER),
     "orders": ("SELECT id, created_at, phone, first_name, last_name, email, city, state, postal_code, country, "
-               "customer_id, total, currency, client_ip_address, client_user_agent, fbc, fbp, event_source_url FROM orders "
-               "WHERE created_at >= %s AND created_at < %s", "Purchase", ActionSource.WEBSITE),
+               "customer_id, total, currency, client_ip_address, client_user_agent, fbc, fbp, event_source_url "
+               "FROM orders WHERE created_at >= %s AND created_at < %s", "Purchase", ActionSource.WEBSITE),
 }
 
 

@@ -9,6 +9,7 @@ events are written straight into server_events (the events step is measured else
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import socket
@@ -18,8 +19,6 @@ import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
-
-import hashlib
 
 import httpx
 import numpy as np

@@ -140,7 +140,6 @@ def run_days(days: list[date], verbose: bool = False) -> int:
     """Materialize the daily job for each day, in order, in-process; print one line per day."""
     from .definitions import DAILY_JOB, build_definitions
     from .ops.memory import freeze_long_lived, steady_heap
-
     from .warehouse.engine import verify_tables
     from .warehouse.schema import ALL_SOURCE_TABLES, PIPELINE_TABLES
 

@@ -15,12 +15,12 @@ from .capi.assets import build_upload_asset
 from .capi.resource import ConversionsApiResource
 from .events.assets import build_events_asset
 from .extract.assets import build_extract_assets, source_specs
-from .partitions import daily_partitions
 from .facebook.assets import build_facebook_assets
 from .ops.executors import job_executor
 from .ops.progress import progress_logger
 from .ops.schedules import build_schedules
 from .ops.signals import build_failure_sensor
+from .partitions import daily_partitions
 from .quality.checks import QualityResource, build_quality_checks
 from .reports.assets import build_report_asset
 from .reports.model_assets import build_model_assets

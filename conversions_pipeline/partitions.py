@@ -16,7 +16,8 @@ def daily_partitions(start_date: str | None = None, timezone_name: str | None = 
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise PartitionError(f"PARTITIONS_TIMEZONE '{tz}' is not an IANA time zone; use e.g. UTC or America/New_York") from None
+        raise PartitionError(f"PARTITIONS_TIMEZONE '{tz}' is not an IANA time zone; "
+                             "use e.g. UTC or America/New_York") from None
     return dg.DailyPartitionsDefinition(start_date=start_date or settings.partitions_start_date(), timezone=tz)
 
 

@@ -158,7 +158,8 @@ def check_pixel_id(pixel: str, name: str = "FB_PIXEL_ID") -> str:
 
 def check_api_version(version: str) -> str:
     if not API_VERSION_PATTERN.match(version):
-        raise ConfigError(f"FB_API_VERSION '{version[:20]}' is not a Graph API version; write it like {DEFAULT_API_VERSION}")
+        raise ConfigError(f"FB_API_VERSION '{version[:20]}' is not a Graph API version; "
+                          f"write it like {DEFAULT_API_VERSION}")
     return version
 
 

@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from test_upload import DAY as UPLOAD_DAY
+from test_upload import client_for, put_events, stats
 
 from conversions_pipeline.capi.emulator import running_emulator
 from conversions_pipeline.capi.upload import upload_day
@@ -17,11 +19,15 @@ from conversions_pipeline.extract.run import extract_day
 from conversions_pipeline.extract.timestamps import parse_timestamps, shape
 from conversions_pipeline.warehouse.engine import create_schema
 from conversions_pipeline.warehouse.io import bulk_insert, read_frame
-from conversions_pipeline.warehouse.schema import (SOURCE_TABLES, STAGED_TABLES, calls, capi_events, order_items,
-                                                   orders, server_events)
-
-from test_upload import DAY as UPLOAD_DAY
-from test_upload import client_for, put_events, stats
+from conversions_pipeline.warehouse.schema import (
+    SOURCE_TABLES,
+    STAGED_TABLES,
+    calls,
+    capi_events,
+    order_items,
+    orders,
+    server_events,
+)
 
 PIXEL = "555"
 DAY = (datetime.now(timezone.utc) - timedelta(days=1)).date()
@@ -90,7 +96,8 @@ def test_timestamptz_columns_are_read_in_utc(warehouse_url, engine):
         pytest.skip("timestamptz is PostgreSQL's")
     create_schema(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE calls ALTER COLUMN start_time TYPE timestamptz USING start_time AT TIME ZONE 'UTC'"))
+        conn.execute(sa.text("ALTER TABLE calls ALTER COLUMN start_time TYPE timestamptz "
+                             "USING start_time AT TIME ZONE 'UTC'"))
         conn.execute(sa.text("SET TIME ZONE 'America/New_York'"))
         conn.execute(sa.text("INSERT INTO calls (id, start_time) VALUES ('Z1', :a), ('Z2', :b)"),
                      {"a": _iso(DAY, "T23:30:00+00:00"), "b": _iso(DAY, "T23:30:00-05:00")})

@@ -1,7 +1,6 @@
 """The Dagster project loads, and the extract assets materialize a partition with useful metadata."""
 
 from datetime import date
-
 from pathlib import Path
 
 import dagster as dg
@@ -65,8 +64,9 @@ def test_daily_job_materializes_one_partition(env):
     meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
             for m in result.get_asset_materialization_events()}
     marts = {f"marts/{p.stem}" for p in (Path(__file__).resolve().parents[1] / "dbt_like_sql" / "models").glob("*.sql")}
-    assert set(meta) == EXTRACT_KEYS | marts | {"events/server_events", "upload/capi_events", "facebook/facebook_insights",
-                                                "facebook/dataset_quality", "reports/reconciliation_report"}
+    others = {"events/server_events", "upload/capi_events", "facebook/facebook_insights", "facebook/dataset_quality",
+              "reports/reconciliation_report"}
+    assert set(meta) == EXTRACT_KEYS | marts | others
     frames = generate_day(date(2026, 3, 14), 300, seed=4)
     calls = meta["extract/calls"]
     assert calls["rows"].value == len(frames["calls"])
@@ -83,6 +83,7 @@ def test_daily_job_materializes_one_partition(env):
     # the masked preview shows ids and which keys were usable, never a phone or a name
     preview = calls["preview"].value
     assert "CAL" in preview and "ph" in preview
-    for raw in frames["calls"]["customer_phone_number"].dropna().tolist() + frames["calls"]["customer_name"].dropna().tolist():
+    calls = frames["calls"]
+    for raw in calls["customer_phone_number"].dropna().tolist() + calls["customer_name"].dropna().tolist():
         if len(raw) > 4:
             assert raw not in preview

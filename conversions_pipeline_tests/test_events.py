@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conversions_pipeline.errors import PipelineError
 from conversions_pipeline.events.build import build_events, event_id, parse_value
 from conversions_pipeline.events.config import EventsConfig, PixelRoute
 from conversions_pipeline.events.merge import merge_sessions
 from conversions_pipeline.events.names import canonical_event_name
-from conversions_pipeline.errors import PipelineError
 
 NOW = datetime(2026, 3, 15, 12, 0, 0)
 T = datetime(2026, 3, 15, 9, 0, 0)

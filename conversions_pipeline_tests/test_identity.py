@@ -4,11 +4,19 @@ import hashlib
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conversions_pipeline import identity
-from conversions_pipeline.identity import hash_values, normalize, normalize_with_reasons, split_full_name
-from conversions_pipeline.identity import personal, phone, places  # rules tested against their fast paths
+from conversions_pipeline.identity import (  # rules tested against their fast paths
+    hash_values,
+    normalize,
+    normalize_with_reasons,
+    personal,
+    phone,
+    places,
+    split_full_name,
+)
 
 
 def one(field, raw, country=None):

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
 import httpx
 import pytest
 import sqlalchemy as sa
+from conftest import PG_ADMIN_URL
 
 from conversions_pipeline.cli import main
 from conversions_pipeline.definitions import DAILY_JOB, build_definitions
@@ -23,8 +24,6 @@ from conversions_pipeline.errors import ConfigError
 from conversions_pipeline.warehouse.engine import create_warehouse_engine
 from conversions_pipeline.warehouse.io import read_frame
 from conversions_pipeline.warehouse.schema import capi_events, run_failures, server_events
-
-from conftest import PG_ADMIN_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date()
@@ -375,8 +374,10 @@ def test_the_multiprocess_executor_extracts_a_days_sources_side_by_side_on_sqlit
                             op_selection=[extract_key(s).to_python_identifier() for s in SOURCE_TABLES])
     assert result.success
     logs = instance.all_logs(result.run_id)
-    starts = {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"}
-    ends = {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == "STEP_SUCCESS"}
+    def times(kind: str) -> dict:
+        return {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == kind}
+
+    starts, ends = times("STEP_START"), times("STEP_SUCCESS")
     extracts = [k for k in starts if k.startswith("extract__")]
     assert len(extracts) == 5 and all(k in ends for k in extracts)
     # step processes ran side by side: at some moment several extracts were running at once

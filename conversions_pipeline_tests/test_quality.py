@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from conversions_pipeline.capi.assets import UPLOAD_KEY, build_upload_asset
+from conversions_pipeline.capi.resource import ConversionsApiResource
 from conversions_pipeline.definitions import DAILY_JOB, build_definitions
 from conversions_pipeline.events.assets import EVENTS_KEY, build_events_asset
 from conversions_pipeline.extract.assets import build_extract_assets, extract_key, source_specs
@@ -17,7 +18,6 @@ from conversions_pipeline.warehouse.io import read_frame
 from conversions_pipeline.warehouse.resource import WarehouseResource
 from conversions_pipeline.warehouse.schema import STAGED_TABLES, dq_results, server_events
 from conversions_pipeline.warehouse.seed import seed_days
-from conversions_pipeline.capi.resource import ConversionsApiResource
 
 DAY = (datetime.now(timezone.utc) - timedelta(days=1)).date()
 
@@ -114,7 +114,8 @@ def _update(table, values, where=None):
 
 def _duplicate_event(engine, day):
     with engine.begin() as conn:
-        row = conn.execute(sa.select(server_events).where(server_events.c.partition_date == day).limit(1)).mappings().one()
+        first = sa.select(server_events).where(server_events.c.partition_date == day).limit(1)
+        row = conn.execute(first).mappings().one()
         conn.execute(server_events.insert(), [dict(row)])
 
 

@@ -3,7 +3,7 @@ side read from the emulator over loopback (answers and refusals), and the report
 
 import json
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from html.parser import HTMLParser
 
 import dagster as dg
@@ -18,8 +18,14 @@ from conversions_pipeline.facebook.reads import read_dataset_quality, read_insig
 from conversions_pipeline.sql_models import load_models, read_model, run_model
 from conversions_pipeline.warehouse.engine import create_schema
 from conversions_pipeline.warehouse.io import read_frame
-from conversions_pipeline.warehouse.schema import (STAGED_TABLES, capi_events, dataset_quality, facebook_insights,
-                                                   facebook_reads, server_events)
+from conversions_pipeline.warehouse.schema import (
+    STAGED_TABLES,
+    capi_events,
+    dataset_quality,
+    facebook_insights,
+    facebook_reads,
+    server_events,
+)
 
 D = date(2026, 11, 20)
 NOW = datetime(2026, 11, 21, 3, 0)
@@ -43,8 +49,10 @@ def ledger(engine):
     """Calls C1 (exported twice, credited, accepted with ph+fbc), C2 (rejected), C3 (spam),
     C4 (pending); order O1 (accepted with em); Ads Manager attributes one lead and one purchase."""
     create_schema(engine)
-    events = [_se("calls", "C1", "Lead", "eligible", "ph,fbc", True), _se("calls", "C2", "Lead", "eligible", "ph", False),
-              _se("calls", "C3", "Lead", "skipped", "ph", False, "spam"), _se("calls", "C4", "Lead", "eligible", "em", False),
+    events = [_se("calls", "C1", "Lead", "eligible", "ph,fbc", True),
+              _se("calls", "C2", "Lead", "eligible", "ph", False),
+              _se("calls", "C3", "Lead", "skipped", "ph", False, "spam"),
+              _se("calls", "C4", "Lead", "eligible", "em", False),
               _se("orders", "O1", "Purchase", "eligible", "em", False)]
     outcomes = [_ce(events[0], "accepted"), _ce(events[1], "rejected", "meta_error_100_2804050"),
                 _ce(events[2], "skipped", "spam"), _ce(events[3], "pending"), _ce(events[4], "accepted")]
@@ -124,7 +132,8 @@ def test_a_lead_with_several_events_takes_its_best_outcome_and_that_outcomes_sma
     """L1: accepted beats rejected; L2: two skipped events, the smaller reason; L3: pending beats
     skipped (reason of the pending one: none); L4: an event not in the ledger yet counts pending."""
     create_schema(engine)
-    events = [_se("calls", "L1", "Lead", "eligible", "ph", True), _se("calls", "L1", "Contact", "eligible", "ph", False),
+    events = [_se("calls", "L1", "Lead", "eligible", "ph", True),
+              _se("calls", "L1", "Contact", "eligible", "ph", False),
               _se("calls", "L2", "Lead", "skipped", "ph", False, "test"),
               _se("calls", "L2", "Contact", "skipped", "ph", False, "filtered:outbound"),
               _se("calls", "L3", "Lead", "eligible", "ph", False),
@@ -151,7 +160,8 @@ def _send(server, pixel, n, click=True):
     events = [{"event_name": "Lead", "event_time": now - 60, "event_id": f"e{i}", "action_source": "phone_call",
                "user_data": {"ph": f"{i:064x}", **({"fbc": f"fb.1.{(now - 3600) * 1000}.IwAR{i}"} if click else {})}}
               for i in range(n)]
-    httpx.post(f"{server.base_url}/v25.0/{pixel}/events", json={"data": events, "access_token": TOKEN}).raise_for_status()
+    body = {"data": events, "access_token": TOKEN}
+    httpx.post(f"{server.base_url}/v25.0/{pixel}/events", json=body).raise_for_status()
     return datetime.fromtimestamp(now - 60, timezone.utc).date()
 
 

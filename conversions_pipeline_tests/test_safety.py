@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import sqlalchemy as sa
+from test_upload import DAY, TOKEN, put_events
 
 from conversions_pipeline.capi.client import ConversionsApiClient, FatalApiError
 from conversions_pipeline.capi.emulator import EmulatorConfig, running_emulator
@@ -23,8 +24,6 @@ from conversions_pipeline.errors import PipelineError
 from conversions_pipeline.warehouse.io import read_frame
 from conversions_pipeline.warehouse.locks import LockTimeout, day_lock
 from conversions_pipeline.warehouse.schema import capi_batches, capi_events, server_events
-
-from test_upload import DAY, TOKEN, put_events
 
 YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
 

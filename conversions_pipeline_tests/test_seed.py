@@ -7,8 +7,8 @@ import pandas.testing as pdt
 import sqlalchemy as sa
 
 from conversions_pipeline.warehouse.engine import create_warehouse_engine
-from conversions_pipeline.warehouse.seed import generate_day, seed_days
 from conversions_pipeline.warehouse.schema import ALL_SOURCE_TABLES, calls
+from conversions_pipeline.warehouse.seed import generate_day, seed_days
 
 DAY = date(2026, 3, 14)
 

@@ -3,8 +3,6 @@
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from conversions_pipeline.sql_models import load_models, read_model, run_model
 from conversions_pipeline.warehouse.schema import capi_events, metadata
 
@@ -106,7 +104,8 @@ def test_dq_latest(engine):
         return {"partition_date": day, "asset": asset, "check_name": check, "expectation": expectation,
                 "severity": severity, "success": success, "run_id": "r1", "checked_at": at}
 
-    rows = [row("extract/calls", "structure", "a", "ERROR", True), row("extract/calls", "structure", "b", "ERROR", True),
+    rows = [row("extract/calls", "structure", "a", "ERROR", True),
+            row("extract/calls", "structure", "b", "ERROR", True),
             row("events/server_events", "structure", "a", "ERROR", False),
             row("events/server_events", "coverage", "a", "WARN", False),
             row("events/server_events", "coverage", "b", "WARN", True)]

@@ -341,8 +341,8 @@ def test_outcomes_are_written_beside_the_sending_and_a_failed_write_stops_the_up
     capi_ledger.sync_day(engine, DAY)
     recorder = capi_ledger.Recorder(engine, DAY, "emulator", waiting=1)
     for start in range(0, 30, 10):
-        recorder.outcomes(PIXEL, {f"ev{i:06d}": EventOutcome("accepted", f"b{start}", 1) for i in range(start, start + 10)},
-                          {})
+        accepted = {f"ev{i:06d}": EventOutcome("accepted", f"b{start}", 1) for i in range(start, start + 10)}
+        recorder.outcomes(PIXEL, accepted, {})
     recorder.flush()
     rows = ledger(engine)
     assert (rows["status"] == "accepted").all() and rows["batch_id"].nunique() == 3
@@ -427,7 +427,8 @@ def test_the_emulator_counts_every_event_it_received_in_quality_and_insights():
     now = int(time.time())
     click = f"fb.1.{(now - 60) * 1000}.AbC"
     leads = [{"event_name": "Lead", "event_time": now, "event_id": f"l{i}", "action_source": "phone_call",
-              "user_data": {"ph": H(str(i)), "fbp": "", **({"fbc": click} if i % 2 else {}), **({"em": H(f"{i}@x")} if i < 3 else {})}}
+              "user_data": {"ph": H(str(i)), "fbp": "", **({"fbc": click} if i % 2 else {}),
+                            **({"em": H(f"{i}@x")} if i < 3 else {})}}
              for i in range(6)]
     buys = [{"event_name": "Purchase", "event_time": now, "action_source": "physical_store",
              "custom_data": {"value": 1, "currency": "USD"}, "user_data": {"em": H(f"b{i}")}} for i in range(3)]

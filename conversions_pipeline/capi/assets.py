@@ -9,8 +9,8 @@ import time
 
 import dagster as dg
 
-from ..ops.memory import release_memory
 from ..events.assets import EVENTS_KEY
+from ..ops.memory import release_memory
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
 from .resource import ConversionsApiResource

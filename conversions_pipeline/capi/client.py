@@ -18,8 +18,15 @@ from pathlib import Path
 import httpx
 
 from ..errors import PipelineError
-from ..meta import (INVALID_PARAMETER_CODE, PERMISSION_CODES, PIXEL_ID_PATTERN, SUBCODE_OBJECT_MISSING,
-                    THROTTLE_CODES, TOKEN_ERROR_CODE, TRANSIENT_CODES)
+from ..meta import (
+    INVALID_PARAMETER_CODE,
+    PERMISSION_CODES,
+    PIXEL_ID_PATTERN,
+    SUBCODE_OBJECT_MISSING,
+    THROTTLE_CODES,
+    TOKEN_ERROR_CODE,
+    TRANSIENT_CODES,
+)
 
 MAX_ANSWER_BYTES = 1_000_000
 """Meta's answers are a few hundred bytes; a larger one is not an answer (and is not read)."""
@@ -118,7 +125,8 @@ def describe_answer(body) -> str:
     if isinstance(body, dict):
         keys = ", ".join(sorted(str(k)[:30] for k in body)[:6])
         received = body.get("events_received")
-        return f"an object with keys [{keys}]" + (f", events_received {received!r}"[:80] if "events_received" in body else "")
+        count = f", events_received {received!r}"[:80] if "events_received" in body else ""
+        return f"an object with keys [{keys}]{count}"
     return f"a JSON {type(body).__name__ if body is not None else 'null'}"
 
 
@@ -177,7 +185,8 @@ class ConversionsApiClient:
     def url(self, pixel_id: str) -> str:
         """The endpoint, safe to log: the token is never part of it, and the pixel id is digits only."""
         if not isinstance(pixel_id, str) or not PIXEL_ID_PATTERN.match(pixel_id):
-            raise PipelineError(f"a pixel id must be digits only ({str(pixel_id)[:40]!r}); check FB_PIXEL_ID and the events config's pixel_routes")
+            raise PipelineError(f"a pixel id must be digits only ({str(pixel_id)[:40]!r}); check FB_PIXEL_ID "
+                                "and the events config's pixel_routes")
         return f"{self.base_url}/{self.api_version}/{pixel_id}/events"
 
     def _body(self, events: list[dict]) -> dict:
@@ -227,7 +236,8 @@ class ConversionsApiClient:
                              duration_ms=took())
         try:
             body = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):  # not JSON: a proxy or gateway answered; a 2xx or 5xx one is worth retrying
+        except (ValueError,
+                UnicodeDecodeError):  # not JSON: a proxy or gateway answered; a 2xx or 5xx one is worth retrying
             text = self.redact(raw.decode("utf-8", "replace"))
             body = {"error": {"message": f"HTTP {status}, not JSON: " + text[:200],
                               "code": None, "is_transient": status < 300 or status >= 500}}
@@ -269,8 +279,8 @@ class ConversionsApiClient:
             if kind == "ok":
                 return body
             if kind == "redirect":
-                raise FatalApiError(f"the Graph API answered with a redirect (HTTP {resp.status}); set FB_GRAPH_BASE_URL "
-                                    "to the final https URL")
+                raise FatalApiError(f"the Graph API answered with a redirect (HTTP {resp.status}); "
+                                    "set FB_GRAPH_BASE_URL to the final https URL")
             if kind == "fatal":
                 raise FatalApiError(_fatal_message(err, path.split("/")[0], self.redact))
             if kind == "invalid":
@@ -322,7 +332,8 @@ class ConversionsApiClient:
             received = confirmed(body)
             message = err.get("message") or resp.network_error
             if kind == "unverified":
-                message = f"HTTP {resp.status} answer did not confirm {len(events)} event(s): {describe_answer(resp.body)}"
+                message = (f"HTTP {resp.status} answer did not confirm {len(events)} event(s): "
+                           f"{describe_answer(resp.body)}")
             elif kind == "redirect":
                 message = f"HTTP {resp.status} redirect to {resp.headers.get('location', '?')[:200]}"
             messages = body.get("messages") if kind == "ok" else None

@@ -38,7 +38,14 @@ import orjson
 
 from ..meta import ACTION_SOURCES as ALLOWED_ACTION_SOURCES
 from ..meta import HASHED_KEYS, SUBCODE_TOO_OLD
-from .match_model import CLICK_WINDOW_DAYS, MATCH_PROBABILITY, VIEW_RATE, VIEW_WINDOW_DAYS, action_type, match_probability
+from .match_model import (
+    CLICK_WINDOW_DAYS,
+    MATCH_PROBABILITY,
+    VIEW_RATE,
+    VIEW_WINDOW_DAYS,
+    action_type,
+    match_probability,
+)
 
 HASHED_FIELDS = (*HASHED_KEYS, "ge", "db")
 MUST_BE_HASHED = tuple(k for k in HASHED_FIELDS if k != "external_id")  # external_id: hashing recommended only
@@ -87,7 +94,8 @@ class GraphApiError(Exception):
     def __init__(self, http_status: int, code: int, message: str, subcode: int | None = None,
                  transient: bool = False, error_type: str = "OAuthException"):
         super().__init__(message)
-        self.http_status, self.code, self.subcode, self.transient, self.type = http_status, code, subcode, transient, error_type
+        self.http_status, self.code, self.subcode = http_status, code, subcode
+        self.transient, self.type = transient, error_type
 
     def body(self, trace: str) -> dict:
         err = {"message": self.message, "type": self.type, "code": self.code, "is_transient": self.transient,
@@ -124,7 +132,8 @@ def validate_events(data, now: int, config: EmulatorConfig) -> None:
             event_time = int(event["event_time"])
         except (TypeError, ValueError):
             raise _bad(i, "event_time must be Unix seconds") from None
-        max_age = config.physical_store_max_age_days if event["action_source"] == "physical_store" else config.max_age_days
+        store = event["action_source"] == "physical_store"
+        max_age = config.physical_store_max_age_days if store else config.max_age_days
         if now - event_time > max_age * 86_400:
             raise _bad(i, "Event Timestamp Too Old", SUBCODE_TOO_OLD)
         if event_time - now > config.max_future_seconds:
@@ -139,7 +148,8 @@ def validate_events(data, now: int, config: EmulatorConfig) -> None:
                 break
         if not any(map(user.get, _CUSTOMER_KEYS)):
             raise _bad(i, "not enough customer information", 2804050)
-        if event["action_source"] == "website" and not (event.get("event_source_url") and user.get("client_user_agent")):
+        website = event["action_source"] == "website"
+        if website and not (event.get("event_source_url") and user.get("client_user_agent")):
             raise _bad(i, "website events need event_source_url and user_data.client_user_agent", 2804019)
         custom = event.get("custom_data") or {}
         if event["event_name"] == "Purchase" and ("value" not in custom or not custom.get("currency")):
@@ -255,7 +265,8 @@ class Emulator:
     def check_token(self, token: str | None) -> None:
         if not token:
             raise GraphApiError(400, 190, "An access token is required to request this resource.")
-        if (self.config.valid_tokens is not None and token not in self.config.valid_tokens) or token.startswith("EXPIRED"):
+        valid = self.config.valid_tokens
+        if (valid is not None and token not in valid) or token.startswith("EXPIRED"):
             raise GraphApiError(400, 190, "Error validating access token: Session has expired or is invalid.", 463)
 
     def _aggregate(self, pixel: str, events: list[dict]) -> None:

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 
 from ..warehouse.engine import qualified_name
 from ..warehouse.io import read_frame, stream_frames
-from .client import Attempt, EventOutcome
 from ..warehouse.schema import capi_batches, capi_events, server_events
+from .client import Attempt, EventOutcome
 
 RETRACTED = "retracted"
 
@@ -354,14 +354,14 @@ _DONE = object()
 
 
 def attempt_row(day: date, pixel_id: str, attempt: Attempt, destination: str | None = None) -> dict:
-    return {"destination": destination, "batch_id": attempt.batch_id, "partition_date": day, "pixel_id": pixel_id, "attempt": attempt.attempt,
-           "events_sent": attempt.events_sent, "http_status": attempt.http_status,
-           "events_received": attempt.events_received, "flagged": attempt.flagged, "outcome": attempt.outcome,
-           "messages": json.dumps(attempt.messages) if attempt.messages is not None else None,
-           "fbtrace_id": attempt.fbtrace_id, "error_code": attempt.error_code,
-           "error_subcode": attempt.error_subcode, "error_message": attempt.error_message,
-           "duration_ms": attempt.duration_ms,
-           "started_at": datetime.fromtimestamp(attempt.started_at or 0, timezone.utc).replace(tzinfo=None)}
+    return {"destination": destination, "batch_id": attempt.batch_id, "partition_date": day, "pixel_id": pixel_id,
+            "attempt": attempt.attempt, "events_sent": attempt.events_sent, "http_status": attempt.http_status,
+            "events_received": attempt.events_received, "flagged": attempt.flagged, "outcome": attempt.outcome,
+            "messages": json.dumps(attempt.messages) if attempt.messages is not None else None,
+            "fbtrace_id": attempt.fbtrace_id, "error_code": attempt.error_code,
+            "error_subcode": attempt.error_subcode, "error_message": attempt.error_message,
+            "duration_ms": attempt.duration_ms,
+            "started_at": datetime.fromtimestamp(attempt.started_at or 0, timezone.utc).replace(tzinfo=None)}
 
 
 def day_status(engine: Engine, day: date) -> pd.DataFrame:

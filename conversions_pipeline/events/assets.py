@@ -6,8 +6,8 @@ import warnings
 import dagster as dg
 
 from ..capi.resource import ConversionsApiResource
-from ..ops.memory import release_memory
 from ..extract.assets import extract_key
+from ..ops.memory import release_memory
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
 from .config import FORMAT_TABLES, EventsConfig

@@ -97,7 +97,8 @@ class EventsConfig(dg.Config):
         except FileNotFoundError:
             raise PipelineError(f"events config file {path} does not exist; fix config_file") from None
         except yaml.YAMLError as exc:
-            raise PipelineError(f"events config file {path} is not valid YAML ({exc.__class__.__name__}); fix it") from None
+            raise PipelineError(f"events config file {path} is not valid YAML ({exc.__class__.__name__}); "
+                                "fix it") from None
         if not isinstance(data, dict):
             raise PipelineError(f"events config file {path} must be a mapping of settings")
         unknown = sorted(set(data) - set(type(self).model_fields))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tempfile
-from contextlib import ExitStack
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,14 +13,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ..meta import USER_DATA_KEYS
 from ..partitions import day_bounds_utc
 from ..warehouse.engine import verify_tables
 from ..warehouse.io import BulkWriter, analyze, bulk_insert, read_frame, stream_frames
 from ..warehouse.schema import STAGED_TABLES, capi_suppression, server_events, stg_order_items
-from ..meta import USER_DATA_KEYS
 from .build import build_events, conflicting_duplicates
-from .merge import SESSION_FIELDS, index_visits
 from .config import FORMAT_TABLES, EventsConfig
+from .merge import SESSION_FIELDS, index_visits
 
 
 @dataclass
@@ -163,7 +163,8 @@ class _Summary:
         if len(eligible):
             listed = ("," + eligible["match_keys"].fillna("").astype(str) + ",")
             self.eligible += len(eligible)
-            self.with_key.update({key: int(listed.str.contains(f",{key},", regex=False).sum()) for key in USER_DATA_KEYS})
+            self.with_key.update({key: int(listed.str.contains(f",{key},", regex=False).sum())
+                                  for key in USER_DATA_KEYS})
         if result.preview is None:
             result.preview = events[["event_id", "event_name", "action_source", "source_table", "match_keys", "status",
                                      "reason"]].head(8).reset_index(drop=True)

@@ -13,8 +13,15 @@ from sqlalchemy.engine import Engine
 from ..partitions import day_bounds_utc
 from ..warehouse.engine import reflect_columns, time_kind, verify_tables
 from ..warehouse.io import DEFAULT_CHUNK_ROWS, BulkWriter, iter_day
-from ..warehouse.schema import (SOURCE_TABLES, STAGED_TABLES, UPDATED_AT, UPDATED_AT_COLUMNS, order_items,
-                                stg_order_items, time_column)
+from ..warehouse.schema import (
+    SOURCE_TABLES,
+    STAGED_TABLES,
+    UPDATED_AT,
+    UPDATED_AT_COLUMNS,
+    order_items,
+    stg_order_items,
+    time_column,
+)
 from .stage import stage_frame
 from .timestamps import parse_timestamps, shape
 

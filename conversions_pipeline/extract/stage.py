@@ -79,7 +79,8 @@ def _is_test(source: str, frame: pd.DataFrame, name_col: str | None) -> pd.Serie
     if name_col:
         test |= frame[name_col].astype("string").str.contains(_TEST_NAME, regex=True).fillna(False).astype(bool)
     if "source" in frame.columns:
-        test |= frame["source"].astype("string").str.fullmatch(r"(?i)\s*test(?:[ _]call)?\s*").fillna(False).astype(bool)
+        marked = frame["source"].astype("string").str.fullmatch(r"(?i)\s*test(?:[ _]call)?\s*")
+        test |= marked.fillna(False).astype(bool)
     if source == "orders":
         test |= frame["status"].astype("string").str.lower().eq("test").fillna(False).astype(bool)
     return test.astype(bool)

@@ -107,7 +107,8 @@ def _split_uniques(u: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({
         "fn": fn.astype(STRING), "ln": ln.astype(STRING),
         "fn_reason": reason.mask(fn.notna()).astype(STRING),
-        "ln_reason": reason.mask(ln.notna()).where(~(first.notna() & last.isna()), "single_name").mask(ln.notna()).astype(STRING),
+        "ln_reason": (reason.mask(ln.notna()).where(~(first.notna() & last.isna()), "single_name")
+                      .mask(ln.notna()).astype(STRING)),
     })
 
 

@@ -134,7 +134,8 @@ def _norm_phone_general(text: pd.Series, region: pd.Series) -> pd.DataFrame:
     national = pc.utf8_slice_codeunits(digits, -10)
     valid = _mask(pc.match_substring_regex(national, nanp_pattern))
     ok = fast & valid
-    value = _series(pc.if_else(pa.array(ok), pc.binary_join_element_wise(pa.scalar("1", pa.large_string()), national, pa.scalar("", pa.large_string())), _NULL), text.index)
+    with_code = pc.binary_join_element_wise(pa.scalar("1", _LS), national, pa.scalar("", _LS))
+    value = _series(pc.if_else(pa.array(ok), with_code, _NULL), text.index)
     reason = _series(pc.if_else(pa.array(n == 0), pa.scalar("phone_no_digits", pa.large_string()),
                                 pa.scalar("phone_not_possible", pa.large_string())), text.index)
     slow = ~fast & (n > 0)
@@ -193,5 +194,7 @@ def phone_countries(phones) -> pd.Series:
     if nanp.any():
         firsts = pd.DataFrame({"k": k_series[nanp], "n": text[nanp]}).drop_duplicates("k")
         nanp_first.update(zip(firsts["k"].tolist(), firsts["n"].tolist()))
-    return _on_uniques(lambda u, _: _result(u.map(region_of, na_action="ignore").astype(STRING), "phone_region_unknown"),
-                       k_series)["value"]
+    def regions_of(u: pd.Series, _region) -> pd.DataFrame:
+        return _result(u.map(region_of, na_action="ignore").astype(STRING), "phone_region_unknown")
+
+    return _on_uniques(regions_of, k_series)["value"]

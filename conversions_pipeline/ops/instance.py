@@ -3,7 +3,8 @@
 Unless ``DAGSTER_HOME`` is set, the instance lives in ``<data folder>/dagster`` (``data/dagster`` by
 default) with the shipped ``dagster.yaml`` (run queue and pool limits); ``conversions-pipeline ui``
 starts ``dagster dev`` on that same folder, and the demo writes it into ``./.env`` (which ``dagster
-dev`` loads), so what the demo and ``run`` did is there when the UI opens. Production points ``DAGSTER_HOME`` at a folder holding ``deploy/dagster.yaml`` (PostgreSQL).
+dev`` loads), so what the demo and ``run`` did is there when the UI opens. Production points
+``DAGSTER_HOME`` at a folder holding ``deploy/dagster.yaml`` (PostgreSQL).
 """
 
 from __future__ import annotations

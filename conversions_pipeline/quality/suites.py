@@ -102,7 +102,8 @@ def extract_structure(frame, table: sa.Table, start: datetime, end: datetime, ex
 
 
 def extract_coverage(frame: pd.DataFrame, table: sa.Table, thresholds: Thresholds):
-    dropped = frame["dropped_keys"].fillna("").astype(str) if "dropped_keys" in frame else pd.Series("", index=frame.index)
+    dropped = (frame["dropped_keys"].fillna("").astype(str) if "dropped_keys" in frame
+               else pd.Series("", index=frame.index))
     derived = pd.DataFrame({"id": frame["id"]}, index=frame.index)
     expectations = [gxe.ExpectColumnProportionOfUniqueValuesToBeBetween(
         column="id", min_value=1 - thresholds.max_duplicate_share, severity=WARN)]

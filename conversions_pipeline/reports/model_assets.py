@@ -15,7 +15,8 @@ from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
 
 SOURCE_ASSETS = {
     **{name: source_key(name) for name in SOURCE_TABLES}, "order_items": source_key("orders"),
-    **{table.name: extract_key(name) for name, table in STAGED_TABLES.items()}, "stg_order_items": extract_key("orders"),
+    **{table.name: extract_key(name) for name, table in STAGED_TABLES.items()},
+    "stg_order_items": extract_key("orders"),
     "server_events": EVENTS_KEY, "capi_events": UPLOAD_KEY, "capi_batches": UPLOAD_KEY, "dq_results": UPLOAD_KEY,
     "facebook_insights": INSIGHTS_KEY, "facebook_reads": INSIGHTS_KEY, "dataset_quality": DATASET_QUALITY_KEY,
 }

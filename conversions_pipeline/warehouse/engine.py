@@ -81,7 +81,8 @@ def _without_row_values(context):
         return None
     orig = context.original_exception
     first = scrub_database_error(orig)
-    return type(context.sqlalchemy_exception)(context.statement, None, DatabaseMessage(f"{type(orig).__name__}: {first}"),
+    return type(context.sqlalchemy_exception)(context.statement, None,
+                                              DatabaseMessage(f"{type(orig).__name__}: {first}"),
                                               hide_parameters=True)
 
 
@@ -118,7 +119,8 @@ def create_schema(engine: Engine, tables=None) -> None:
     schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
     with engine.begin() as conn:
         if schema and engine.dialect.name == "postgresql":
-            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {engine.dialect.identifier_preparer.quote_schema(schema)}"))
+            quoted = engine.dialect.identifier_preparer.quote_schema(schema)
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
         metadata.create_all(conn, tables=tables)
         _add_missing_columns(conn, tables if tables is not None else metadata.sorted_tables, schema)
         for table in tables if tables is not None else metadata.sorted_tables:
@@ -175,7 +177,8 @@ def _add_missing_columns(conn, tables, schema: str | None) -> None:
         for column in table.columns:
             if column.name in present:
                 continue
-            ddl = f"ALTER TABLE {qualified_name(conn, table)} ADD COLUMN {preparer.quote(column.name)} {column.type.compile(conn.dialect)}"
+            ddl = (f"ALTER TABLE {qualified_name(conn, table)} "
+                   f"ADD COLUMN {preparer.quote(column.name)} {column.type.compile(conn.dialect)}")
             conn.execute(sa.text(ddl))
 
 
@@ -215,7 +218,8 @@ def reflect_columns(engine: Engine, table: sa.Table) -> dict[str, sa.types.TypeE
     try:
         return {c["name"]: c["type"] for c in sa.inspect(engine).get_columns(table.name, schema=schema)}
     except SQLAlchemyError as exc:
-        raise WarehouseError(f"cannot inspect table '{table.name}': {type(exc).__name__}; check WAREHOUSE_URL") from None
+        raise WarehouseError(f"cannot inspect table '{table.name}': {type(exc).__name__}; "
+                             "check WAREHOUSE_URL") from None
 
 
 def time_kind(engine: Engine, column_type: sa.types.TypeEngine | None) -> str:

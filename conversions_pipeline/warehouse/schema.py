@@ -279,7 +279,8 @@ server_events = Table(
            comment="session_id or tracking_number (how the visit was tied), ambiguous_tracking_number (several "
                    "visits showed the number: not tied), empty (nothing to tie by)"),
     Column("facebook_credited", Boolean,
-           comment="the source system credits Facebook (source, medium or campaign say so, or a click id came with it)"),
+           comment="the source system credits Facebook (source, medium or campaign say so, "
+                   "or a click id came with it)"),
     Column("match_keys", String(200), comment="comma-separated user_data keys present"),
     Column("status", String(16), nullable=False, comment="eligible, or skipped"),
     Column("reason", String(100), comment="why skipped (spam, test, too_old, no_match_keys, ...)"),

@@ -64,11 +64,15 @@ CALLER_ID_PLACEHOLDERS = np.array(["WIRELESS CALLER", "UNKNOWN", "ANONYMOUS", "T
                                    "PROVIDENCE RI", "BOSTON MA", "Unknown Caller"], dtype=object)
 EMAIL_DOMAINS = np.array(["gmail.com", "Yahoo.com", "outlook.com", "example.org", "ICLOUD.COM"], dtype=object)
 USER_AGENTS = np.array([
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/485.0]",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 [FBAN/FBIOS;FBAV/485.0]",
 ], dtype=object)
 COMPANIES = np.array(["COM100", "COM200", "COM300"], dtype=object)
 SITE = "https://www.acme-home-services.com"
@@ -183,7 +187,8 @@ def _people(rng: np.random.Generator, n: int, caller_id: bool) -> pd.DataFrame:
         name[shape == 4] = ""
     else:
         shape = rng.choice(3, size=n, p=[0.8, 0.12, 0.08])
-        name = pd.Series(np.where(shape == 0, (f + " " + la).to_numpy(object), (" " + f.str.lower() + "  " + la + " ").to_numpy(object)), dtype=object)
+        name = pd.Series(np.where(shape == 0, (f + " " + la).to_numpy(object),
+                                  (" " + f.str.lower() + "  " + la + " ").to_numpy(object)), dtype=object)
         name[shape == 2] = ""
     place = rng.integers(0, len(US_PLACES), size=n)
     city = np.array([US_PLACES[i][0] for i in place], dtype=object)
@@ -191,7 +196,9 @@ def _people(rng: np.random.Generator, n: int, caller_id: bool) -> pd.DataFrame:
     state_name = np.array([US_PLACES[i][2] for i in place], dtype=object)
     zip5 = np.array([US_PLACES[i][3] for i in place], dtype=object)
     st_shape = rng.choice(4, size=n, p=[0.45, 0.35, 0.1, 0.1])
-    state = np.where(st_shape == 0, code, np.where(st_shape == 1, state_name, np.where(st_shape == 2, pd.Series(code).str.lower().to_numpy(object), code)))
+    lower_code = pd.Series(code).str.lower().to_numpy(object)
+    state = np.where(st_shape == 0, code,
+                     np.where(st_shape == 1, state_name, np.where(st_shape == 2, lower_code, code)))
     dotted = st_shape == 3
     state[dotted] = [STATE_DOTTED.get(c, c) for c in code[dotted]]
     z_shape = rng.choice(4, size=n, p=[0.6, 0.15, 0.15, 0.10])
@@ -224,9 +231,11 @@ def _emails(rng: np.random.Generator, people: pd.DataFrame) -> np.ndarray:
     shape = rng.choice(6, size=n, p=[0.55, 0.15, 0.1, 0.08, 0.07, 0.05])
     out = clean.copy()
     out[shape == 1] = ("  " + clean.str.upper() + " ")[shape == 1]
-    out[shape == 2] = (people["first"] + "." + people["last"].str.replace(r"[^A-Za-z]", "", regex=True) + "@" + dom)[shape == 2]
+    last_letters = people["last"].str.replace(r"[^A-Za-z]", "", regex=True)
+    out[shape == 2] = (people["first"] + "." + last_letters + "@" + dom)[shape == 2]
     out[shape == 3] = ("mailto:" + clean)[shape == 3]
-    out[shape == 4] = _pick(rng, ["n/a", "none", "test@", "john smith@gmail", "@example.com", "asdf"], int((shape == 4).sum()))
+    out[shape == 4] = _pick(rng, ["n/a", "none", "test@", "john smith@gmail", "@example.com", "asdf"],
+                            int((shape == 4).sum()))
     out[shape == 5] = ""
     return out.to_numpy(object)
 
@@ -237,7 +246,8 @@ def _values(rng: np.random.Generator, n: int) -> np.ndarray:
     s = pd.Series(amount).astype(str)
     out = np.where(shape == 0, (s + ".00").to_numpy(object),
                    np.where(shape == 1, ("$" + s).to_numpy(object),
-                            np.where(shape == 2, ("$" + pd.Series(amount * 10).map("{:,}".format) + ".50").to_numpy(object), "")))
+                            np.where(shape == 2,
+                                     ("$" + pd.Series(amount * 10).map("{:,}".format) + ".50").to_numpy(object), "")))
     out = out.astype(object)
     out[shape == 4] = None
     return out
@@ -349,7 +359,8 @@ def generate_day(day: date, per_day: int, seed: int = 0) -> dict[str, pd.DataFra
     if static.any():
         other.loc[static, "tracking_phone_number"] = tracking_number(
         other["company_id"].to_numpy(object)[static], other["source"].to_numpy(object)[static])
-    sessions = pd.concat([sessions, _sessions(rng, _ids("SEX", seed, day, k), _times(rng, day, k), other)], ignore_index=True)
+    sessions = pd.concat([sessions, _sessions(rng, _ids("SEX", seed, day, k), _times(rng, day, k), other)],
+                         ignore_index=True)
 
     calls = _duplicate(rng, calls, 0.02, restage="lead_status")
 
@@ -386,7 +397,10 @@ def generate_day(day: date, per_day: int, seed: int = 0) -> dict[str, pd.DataFra
     fdf = pd.concat([fdf, fattr], axis=1)
     fdf["tracking_phone_number"] = None
     sessions = pd.concat([sessions, _sessions(
-        rng, f_sess_ids, (ft[has_session].reset_index(drop=True) - pd.to_timedelta(rng.integers(30, 1_200, size=int(has_session.sum())), unit="s")).clip(lower=pd.Timestamp(_epoch(day))),
+        rng, f_sess_ids,
+        (ft[has_session].reset_index(drop=True)
+         - pd.to_timedelta(rng.integers(30, 1_200, size=int(has_session.sum())), unit="s")).clip(
+            lower=pd.Timestamp(_epoch(day))),
         fdf[has_session].reset_index(drop=True))], ignore_index=True)
     form_data = [json.dumps({"name": a, "email": b, "message": "Please call me back"}, ensure_ascii=False)
                  for a, b in zip(fp["name"], femail)]
@@ -395,7 +409,8 @@ def generate_day(day: date, per_day: int, seed: int = 0) -> dict[str, pd.DataFra
         "customer_name": fp["name"].to_numpy(object), "customer_email": femail, "customer_phone_number": fphone,
         "form_name": _pick(rng, ["Contact us", "Free quote", "Book a visit"], nf),
         "form_url": _pick(rng, [SITE + "/contact", SITE + "/quote"], nf),
-        "landing_page_url": fattr["landing_page_url"].to_numpy(object), "referrer": _pick(rng, ["https://www.facebook.com/", "https://www.google.com/", None], nf),
+        "landing_page_url": fattr["landing_page_url"].to_numpy(object),
+        "referrer": _pick(rng, ["https://www.facebook.com/", "https://www.google.com/", None], nf),
         "source": fattr["source"].to_numpy(object), "medium": fattr["medium"].to_numpy(object),
         "campaign": fattr["campaign"].to_numpy(object), "fbclid": fattr["fbclid"].to_numpy(object),
         "gclid": fattr["gclid"].to_numpy(object), "session_id": f_session,
@@ -418,7 +433,8 @@ def _sessions(rng: np.random.Generator, ids: np.ndarray, starts: pd.Series, lead
     fbc = np.full(m, None, dtype=object)
     cookie = has_fb & (rng.random(m) < 0.6)  # the rest only know the fbclid from the URL
     fbc[cookie] = ("fb.1." + pd.Series(start_ms[cookie]) + "." + pd.Series(fbclid[cookie])).to_numpy(object)
-    fbp = ("fb.1." + pd.Series(start_ms) + "." + pd.Series(rng.integers(10**9, 10**10, size=m)).astype(str)).to_numpy(object)
+    fbp = ("fb.1." + pd.Series(start_ms) + "."
+           + pd.Series(rng.integers(10**9, 10**10, size=m)).astype(str)).to_numpy(object)
     fbp[rng.random(m) < 0.2] = None
     octets = rng.integers(1, 255, size=(m, 4))
     ip = pd.Series([f"{a}.{b}.{c}.{d}" for a, b, c, d in octets], dtype=object)
@@ -460,12 +476,14 @@ def _orders(rng: np.random.Generator, day: date, seed: int, n: int) -> tuple[pd.
     t = _times(rng, day, n)
     t_ms = _epoch_ms(t)
     fbclid = attr["fbclid"].to_numpy(object)
-    fbc = np.where(pd.notna(fbclid) & online, ("fb.1." + t_ms + "." + attr["fbclid"].fillna("")).to_numpy(object), None).astype(object)
+    fbc = np.where(pd.notna(fbclid) & online, ("fb.1." + t_ms + "." + attr["fbclid"].fillna("")).to_numpy(object),
+                   None).astype(object)
     ua = _pick(rng, USER_AGENTS, n)
     octets = rng.integers(1, 255, size=(n, 4))
     frame = _frame({
         "id": ids, "created_at": t,
-        "status": _pick(rng, ["paid", "fulfilled", "refunded", "cancelled", "test"], n, p=[0.78, 0.1, 0.05, 0.04, 0.03]),
+        "status": _pick(rng, ["paid", "fulfilled", "refunded", "cancelled", "test"], n,
+                        p=[0.78, 0.1, 0.05, 0.04, 0.03]),
         "channel": channel, "currency": _pick(rng, CURRENCIES, n), "total": totals,
         "customer_id": pd.Series(rng.integers(1, 50_000, size=n)).map("CUST{:06d}".format).to_numpy(object),
         "email": emails, "phone": phones, "first_name": people["first"].to_numpy(object),
