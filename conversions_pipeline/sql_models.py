@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import graphlib
 import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -144,6 +146,43 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
 
 
 ANALYZE_FROM_ROWS = 10_000
+
+
+MODEL_THREADS = 2
+"""models run side by side on PostgreSQL (one statement keeps one server core busy)"""
+
+
+def run_models(engine: Engine, models: dict[str, Model], day: date, threads: int | None = None,
+               run: Callable[[Engine, Model, date], int] = run_model) -> Iterator[tuple[Model, int]]:
+    """Run ``models`` for ``day``, each once the models it refers to (among ``models``) are done,
+    up to ``threads`` at a time (``MODEL_THREADS`` on PostgreSQL; one on SQLite, which has one
+    writer); yields ``(model, rows)`` as each finishes. After a failure no model starts; the
+    failure is raised once the running ones are done."""
+    if threads is None:
+        threads = MODEL_THREADS if engine.dialect.name == "postgresql" else 1
+    order = graphlib.TopologicalSorter({name: {r for r in m.refs if r in models} for name, m in models.items()})
+    order.prepare()
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sql-model") as pool:
+        running: dict = {}
+        while order.is_active():
+            if failure is None:
+                for name in order.get_ready():
+                    running[pool.submit(run, engine, models[name], day)] = name
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                try:
+                    rows = future.result()
+                except BaseException as exc:  # noqa: BLE001 - raised below, after the running models end
+                    failure = failure or exc
+                    continue
+                order.done(name)
+                yield models[name], rows
+    if failure is not None:
+        raise failure
 
 
 def read_model(engine: Engine, name: str, first: date, last: date | None = None,

@@ -1,9 +1,14 @@
 """Every model in dbt_like_sql/ runs on SQLite and PostgreSQL and returns the expected figures."""
 
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from conversions_pipeline.sql_models import load_models, read_model, run_model
+import pytest
+import sqlalchemy as sa
+
+from conversions_pipeline.sql_models import load_models, read_model, run_model, run_models
+from conversions_pipeline.warehouse.engine import create_warehouse_engine
 from conversions_pipeline.warehouse.schema import capi_events, metadata
 
 MODELS = Path(__file__).resolve().parent.parent / "dbt_like_sql" / "models"
@@ -117,3 +122,69 @@ def test_dq_latest(engine):
     assert table == [("events/server_events", "coverage", 2, 1, 0, "warned"),
                      ("events/server_events", "structure", 1, 1, 1, "failed"),
                      ("extract/calls", "structure", 2, 0, 0, "passed")]
+
+
+# --- the runner: refs first, independent models side by side on PostgreSQL --------------------------
+
+def _models_folder(folder: Path, **sql: str) -> dict:
+    folder.mkdir()
+    for name, text in sql.items():
+        (folder / f"{name}.sql").write_text(text)
+    return load_models(folder)
+
+
+def test_models_run_after_their_refs_and_side_by_side_on_postgresql(engine, tmp_path):
+    day = date(2026, 11, 1)
+    models = _models_folder(
+        tmp_path / "models",
+        a="SELECT :partition_date AS partition_date, 1 AS n",
+        b="SELECT :partition_date AS partition_date, 2 AS n",
+        c="SELECT partition_date, n FROM {{ ref('a') }} WHERE partition_date = :partition_date")
+    spans = {}
+
+    def run(engine, model, day):
+        start = time.monotonic()
+        time.sleep(0.3)
+        rows = run_model(engine, model, day)
+        spans[model.name] = (start, time.monotonic())
+        return rows
+
+    done = [(model.name, rows) for model, rows in run_models(engine, models, day, run=run)]
+    assert sorted(done) == [("a", 1), ("b", 1), ("c", 1)]
+    assert spans["c"][0] >= spans["a"][1]  # c reads a: it starts once a is done
+    side_by_side = spans["a"][0] < spans["b"][1] and spans["b"][0] < spans["a"][1]
+    assert side_by_side == (engine.dialect.name == "postgresql")  # SQLite has one writer
+
+
+def test_a_failing_model_stops_the_models_that_read_it_and_is_raised(engine, tmp_path):
+    day = date(2026, 11, 1)
+    models = _models_folder(
+        tmp_path / "models",
+        broken="SELECT :partition_date AS partition_date, n FROM no_such_table",
+        reads_broken="SELECT partition_date FROM {{ ref('broken') }} WHERE partition_date = :partition_date")
+    finished = []
+    with pytest.raises(sa.exc.DBAPIError):
+        for model, _ in run_models(engine, models, day):
+            finished.append(model.name)
+    assert finished == []
+    assert not sa.inspect(engine).has_table("reads_broken")
+
+
+def test_one_mart_materializes_on_its_own(tmp_path):
+    import dagster as dg
+
+    from conversions_pipeline.partitions import daily_partitions
+    from conversions_pipeline.reports.model_assets import build_model_assets, model_key
+    from conversions_pipeline.warehouse.resource import WarehouseResource
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    engine = create_warehouse_engine(url)
+    metadata.create_all(engine)
+    marts = build_model_assets(daily_partitions(start_date="2026-10-01"))
+    result = dg.materialize(marts, selection=[model_key("ledger_daily_outcomes")], partition_key="2026-11-01",
+                            resources={"warehouse": WarehouseResource(url=url)})
+    assert result.success
+    assert [m.materialization.asset_key for m in result.get_asset_materialization_events()] == \
+        [model_key("ledger_daily_outcomes")]
+    tables = set(sa.inspect(engine).get_table_names())
+    assert "ledger_daily_outcomes" in tables and "lead_outcomes" not in tables

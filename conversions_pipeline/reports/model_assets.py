@@ -1,5 +1,8 @@
-"""Each SQL model of dbt_like_sql/ as a partitioned Dagster asset whose deps are its refs and
-sources, so the UI shows the lineage from the source tables to the report."""
+"""The SQL models of dbt_like_sql/ as partitioned Dagster assets, one per model, whose deps are its
+refs and sources, so the UI shows the lineage from the source tables to the report. They run in
+one step (as dbt models do under dagster-dbt): models that do not depend on each other run side by
+side on PostgreSQL, where each model's statement keeps one server core busy. Any subset can be
+materialized on its own."""
 # No `from __future__ import annotations`: Dagster reads resource types from annotations.
 
 import dagster as dg
@@ -8,7 +11,7 @@ from ..capi.assets import UPLOAD_KEY
 from ..events.assets import EVENTS_KEY
 from ..extract.assets import extract_key, source_key
 from ..facebook.assets import DATASET_QUALITY_KEY, INSIGHTS_KEY
-from ..sql_models import Model, load_models, read_model, run_model
+from ..sql_models import Model, load_models, read_model, run_model, run_models
 from ..warehouse.resource import WarehouseResource
 from ..warehouse.retry import retry_when_locked
 from ..warehouse.schema import SOURCE_TABLES, STAGED_TABLES
@@ -33,22 +36,28 @@ def _deps(model: Model) -> list[dg.AssetKey]:
 
 
 def build_model_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    def build(model: Model) -> dg.AssetsDefinition:
-        @dg.asset(key=model_key(model.name), deps=_deps(model), partitions_def=partitions, group_name="marts",
-                  kinds={"sql"}, description=f"{model.description} (`dbt_like_sql/models/{model.path.name}`, "
-                                             f"materialized as a {model.materialized})")
-        def _model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-            day = context.partition_time_window.start.date()
-            engine = warehouse.get_engine()
-            rows = retry_when_locked(lambda: run_model(engine, model, day), what=f"model {model.name} {day}",
+    models = load_models()
+    specs = [dg.AssetSpec(model_key(m.name), deps=_deps(m), group_name="marts", kinds={"sql"},
+                          description=f"{m.description} (`dbt_like_sql/models/{m.path.name}`, "
+                                      f"materialized as a {m.materialized})")
+             for m in models.values()]
+
+    @dg.multi_asset(name="marts", specs=specs, partitions_def=partitions, can_subset=True)
+    def _marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        day = context.partition_time_window.start.date()
+        engine = warehouse.get_engine()
+        selected = {name: m for name, m in models.items() if model_key(name) in context.selected_asset_keys}
+
+        def run(engine, model: Model, day) -> int:
+            return retry_when_locked(lambda: run_model(engine, model, day), what=f"model {model.name} {day}",
                                      log=context.log.warning)
+
+        for model, rows in run_models(engine, selected, day, run=run):
             meta = {"rows": dg.MetadataValue.int(rows), "materialized": model.materialized,
                     "sql": dg.MetadataValue.path(f"dbt_like_sql/models/{model.path.name}")}
             if model.materialized == "table" and rows:
                 meta["preview"] = dg.MetadataValue.md(read_model(engine, model.name, day, limit=12)
                                                       .to_markdown(index=False))
-            return dg.MaterializeResult(metadata=meta)
+            yield dg.MaterializeResult(asset_key=model_key(model.name), metadata=meta)
 
-        return _model
-
-    return [build(m) for m in load_models().values()]
+    return [_marts]
