@@ -17,6 +17,7 @@ WITH events AS (
         ON ce.pixel_id = se.pixel_id AND ce.event_id = se.event_id
     WHERE se.partition_date = :partition_date
 ),
+
 ranked AS (
     SELECT
         events.*,
@@ -24,6 +25,7 @@ ranked AS (
                      WHEN 'pending' THEN 4 ELSE 5 END                  AS outcome_rank
     FROM events
 ),
+
 -- the best outcome and, among that outcome's events, the smallest reason, in one pass: the rank
 -- is one digit, so the smallest "<rank><reason>" text starts with the best rank and carries the
 -- smallest reason of the events that have it
@@ -34,6 +36,7 @@ best AS (
     FROM ranked
     GROUP BY partition_date, source_table, source_id
 )
+
 SELECT
     best.partition_date,
     CASE best.source_table WHEN 'calls' THEN 'call' WHEN 'text_messages' THEN 'text'

@@ -6,17 +6,21 @@ WITH sent AS (
     FROM {{ source('capi_events') }}
     WHERE partition_date = :partition_date AND status IN ('accepted', 'rejected', 'retracted')
 ),
+
 scores AS (
     SELECT event_name, MAX(composite_score) AS match_quality_score
     FROM {{ source('dataset_quality') }}
     WHERE partition_date = :partition_date
     GROUP BY event_name
 )
+
 SELECT
     s.partition_date,
     s.event_name,
     COUNT(*) AS sent_events,
-{%- for key in ['em', 'ph', 'fn', 'ln', 'ct', 'st', 'zp', 'country', 'external_id', 'fbc', 'fbp', 'client_ip_address', 'client_user_agent'] %}
+{%- set keys = ['em', 'ph', 'fn', 'ln', 'ct', 'st', 'zp', 'country', 'external_id',
+                'fbc', 'fbp', 'client_ip_address', 'client_user_agent'] %}
+{%- for key in keys %}
     AVG(CASE WHEN s.keys LIKE '%,{{ key }},%' THEN 1.0 ELSE 0.0 END) AS share_{{ key }},
 {%- endfor %}
     MAX(sc.match_quality_score) AS match_quality_score

@@ -5,10 +5,14 @@
 -- proportion to their expected matches (Ads Manager counts per action type, not per lead type).
 WITH source_rows AS (
     SELECT 'calls' AS source_table, id FROM {{ source('stg_calls') }} WHERE partition_date = :partition_date
-    UNION ALL SELECT 'text_messages', id FROM {{ source('stg_text_messages') }} WHERE partition_date = :partition_date
-    UNION ALL SELECT 'form_submissions', id FROM {{ source('stg_form_submissions') }} WHERE partition_date = :partition_date
-    UNION ALL SELECT 'orders', id FROM {{ source('stg_orders') }} WHERE partition_date = :partition_date
+    UNION ALL
+    SELECT 'text_messages', id FROM {{ source('stg_text_messages') }} WHERE partition_date = :partition_date
+    UNION ALL
+    SELECT 'form_submissions', id FROM {{ source('stg_form_submissions') }} WHERE partition_date = :partition_date
+    UNION ALL
+    SELECT 'orders', id FROM {{ source('stg_orders') }} WHERE partition_date = :partition_date
 ),
+
 rows_per_group AS (
     SELECT lo.lead_type, lo.credits_facebook, COUNT(*) AS source_rows
     FROM source_rows AS sr
@@ -16,6 +20,7 @@ rows_per_group AS (
         ON lo.source_table = sr.source_table AND lo.source_id = sr.id AND lo.partition_date = :partition_date
     GROUP BY lo.lead_type, lo.credits_facebook
 ),
+
 groups AS (
     SELECT
         partition_date, lead_type, credits_facebook, action_type,
@@ -31,15 +36,18 @@ groups AS (
     WHERE partition_date = :partition_date
     GROUP BY partition_date, lead_type, credits_facebook, action_type
 ),
+
 per_action AS (
     SELECT action_type, SUM(expected_matched) AS expected_total FROM groups GROUP BY action_type
 ),
+
 attributed AS (
     SELECT action_type, SUM(value) AS attributed
     FROM {{ source('facebook_insights') }}
     WHERE partition_date = :partition_date
     GROUP BY action_type
 )
+
 SELECT
     g.partition_date,
     g.lead_type,

@@ -24,6 +24,7 @@ WITH reasons AS (
     FROM {{ ref('lead_outcomes') }}
     WHERE partition_date = :partition_date AND outcome <> 'accepted'
 ),
+
 losses AS (
     SELECT partition_date, lead_type, credits_facebook,
            CASE outcome WHEN 'skipped' THEN 30 WHEN 'retracted' THEN 40 WHEN 'rejected' THEN 50 ELSE 60 END AS step,
@@ -31,9 +32,11 @@ losses AS (
     FROM reasons
     GROUP BY partition_date, lead_type, credits_facebook, outcome, label
 ),
+
 d AS (
     SELECT * FROM {{ ref('reconciliation_daily') }} WHERE partition_date = :partition_date
 )
+
 SELECT partition_date, lead_type, credits_facebook, 10 AS step, 'rows in the source' AS label,
        source_rows * 1.0 AS leads, 1 AS is_total FROM d
 UNION ALL
