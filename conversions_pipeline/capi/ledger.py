@@ -157,10 +157,7 @@ def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_
     statement streamed with COPY (its snapshot does not block the outcome writes), in the order the
     join gives: sorting a day's events first (an external sort of every payload, about 6 s at a
     million) held back the first request until the last event was sorted."""
-    def select():
-        return to_send_query(day, force, destination)
-
-    streamed = stream_frames(engine, select(), page_rows)
+    streamed = stream_frames(engine, to_send_query(day, force, destination), page_rows)
     if streamed is not None:
         for page in streamed:
             if len(page):
@@ -168,7 +165,8 @@ def to_send(engine: Engine, day: date, force: bool = False, page_rows: int = 20_
         return
     last: tuple[str, str] | None = None
     while True:
-        query = select().order_by(server_events.c.pixel_id, server_events.c.event_id).limit(page_rows)
+        query = (to_send_query(day, force, destination)
+                 .order_by(server_events.c.pixel_id, server_events.c.event_id).limit(page_rows))
         if last is not None:
             query = query.where(sa.tuple_(server_events.c.pixel_id, server_events.c.event_id) > last)
         page = read_frame(engine, query)
