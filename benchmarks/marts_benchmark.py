@@ -3,7 +3,7 @@
     uv run python benchmarks/marts_benchmark.py [--calls 1000000] [--rounds 2]
 
 Runs on the database ``scale_benchmark.py`` leaves behind (``bench_scale_<calls>``, holding a
-whole day sent to the emulator: run that benchmark first). Each round runs every model of
+whole day sent to the emulator: run that benchmark first; its latest day is used). Each round runs every model of
 ``dbt_like_sql/models`` for the day with ``run_models`` on one thread, then on
 ``MODEL_THREADS``; it prints the seconds of each and the rows every model wrote (the same both
 ways). The models' tables are emptied before each run, as a first run of the day finds them
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
 from conversions_pipeline.sql_models import MODEL_THREADS, load_models, run_models
 from conversions_pipeline.warehouse.engine import create_warehouse_engine
+from conversions_pipeline.warehouse.schema import server_events
 
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
@@ -29,8 +29,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    day = datetime.now(timezone.utc).date() - timedelta(days=1)
     engine = create_warehouse_engine(f"{SERVER}/bench_scale_{args.calls}")
+    with engine.connect() as conn:  # the day the scale benchmark sent
+        day = conn.execute(sa.select(sa.func.max(server_events.c.partition_date))).scalar_one()
     models = load_models()
     for round_ in range(1, args.rounds + 1):
         for threads in (1, MODEL_THREADS):
