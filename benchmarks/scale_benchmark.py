@@ -2,7 +2,8 @@
 
     uv run python benchmarks/scale_benchmark.py --calls 10000 100000 1000000 [--sdk] [--reseed]
 
-For each size: a database ``bench_scale_<calls>`` seeded once with
+``--calls 0`` runs a day with no rows at all: the fixed cost of a run. For each size: a database
+``bench_scale_<calls>`` seeded once with
 ``conversions-pipeline seed --days 1 --per-day <calls>`` (kept between runs; --reseed makes it
 again); the pipeline's own tables emptied (so every run sends the whole day); the Graph API
 emulator started as its own process (``conversions-pipeline emulator``); then
@@ -70,6 +71,8 @@ def ensure_database(name: str, calls: int, reseed: bool, env: dict) -> None:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     subprocess.run([*CLI, "init-db"], env=env, check=True)
+    if not calls:  # an empty day: what a run costs whatever the day holds
+        return
     started = time.perf_counter()
     subprocess.run([*CLI, "seed", "--days", "1", "--per-day", str(calls), "--end-date", DAY.isoformat()],
                    env=env, check=True)
@@ -111,8 +114,8 @@ def digest(url: str, day: date) -> str:
             "ORDER BY asset, check_name, expectation)), count(*) FROM dq_results WHERE partition_date = :d"),
             {"d": day}).one()
     engine.dispose()
-    return (f"events {events[1]:,} {events[0][:12]} / ledger {ledger[1]:,} {ledger[0][:12]} / "
-            f"checks {checks[1]:,} {checks[0][:12]}")
+    return " / ".join(f"{name} {count:,} {(md5 or '-')[:12]}"
+                      for name, (md5, count) in (("events", events), ("ledger", ledger), ("checks", checks)))
 
 
 def start_emulator(env: dict, profile: str | None = None) -> tuple[subprocess.Popen, str]:
@@ -151,12 +154,13 @@ def machine_busy() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[float, int]], str]:
-    """Run ``command``; its wall time, peak RSS (bytes, from the kernel), RSS samples and output."""
+def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[float, int, float]], str]:
+    """Run ``command``; its wall time, peak RSS (bytes, from the kernel), samples (time, RSS, the
+    machine's busy CPU seconds so far) and output."""
     out = tempfile.TemporaryFile()
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, float]] = []
     done = threading.Event()
 
     def sample() -> None:
@@ -166,7 +170,7 @@ def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[floa
                 line = next(ln for ln in status.read_text().splitlines() if ln.startswith("VmRSS:"))
             except (OSError, StopIteration):
                 return
-            samples.append((time.time(), int(line.split()[1]) * 1024))
+            samples.append((time.time(), int(line.split()[1]) * 1024, machine_busy()))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -187,7 +191,9 @@ def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[floa
     return took, usage.ru_maxrss * 1024, samples, text
 
 
-def steps(home: str, samples: list[tuple[float, int]]) -> list[tuple[str, float, int]]:
+def steps(home: str, samples: list[tuple[float, int, float]]) -> list[tuple[str, float, int, float]]:
+    """Per step: seconds, peak RSS sampled while it ran, and how busy the machine's cores were
+    meanwhile (1.0: every core busy; the rest is a core left idle while the step ran)."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = home
@@ -196,8 +202,12 @@ def steps(home: str, samples: list[tuple[float, int]]) -> list[tuple[str, float,
         stats = sorted(instance.get_run_step_stats(run.run_id), key=lambda s: s.start_time or 0)
     out = []
     for s in stats:
-        peak = max((rss for t, rss in samples if s.start_time <= t <= (s.end_time or t)), default=0)
-        out.append((s.step_key, (s.end_time or 0) - (s.start_time or 0), peak))
+        within = [(t, rss, busy) for t, rss, busy in samples if s.start_time <= t <= (s.end_time or t)]
+        peak = max((rss for _, rss, _ in within), default=0)
+        seconds = (s.end_time or 0) - (s.start_time or 0)
+        load = ((within[-1][2] - within[0][2]) / (within[-1][0] - within[0][0]) / os.cpu_count()
+                if len(within) > 1 and within[-1][0] > within[0][0] else float("nan"))
+        out.append((s.step_key, seconds, peak, load))
     return out
 
 
@@ -235,23 +245,26 @@ def main() -> None:
         line = next((ln for ln in text.splitlines() if "sent " in ln), "").strip()
         per_step = steps(home, samples)
         grouped: dict[str, list] = {}
-        for key, seconds, rss in per_step:
-            g = grouped.setdefault(group_of(key), [0.0, 0])
+        for key, seconds, rss, load in per_step:
+            g = grouped.setdefault(group_of(key), [0.0, 0, 0.0])
             g[0] += seconds
             g[1] = max(g[1], rss)
+            g[2] += seconds * (load if load == load else 0.0)
         result = {"calls": calls, "seconds": round(took, 1), "peak_rss_mib": round(peak / 2**20),
                   "digest": digest(url, DAY), "upload": line,
-                  "steps": {g: [round(s, 1), round(r / 2**20)] for g, (s, r) in grouped.items()},
-                  "outside_steps_s": round(took - sum(s for _, s, _ in per_step), 1)}
+                  "steps": {g: [round(s, 1), round(r / 2**20), round(b / s, 2) if s else None]
+                            for g, (s, r, b) in grouped.items()},
+                  "outside_steps_s": round(took - sum(s for _, s, _, _ in per_step), 1)}
         print(f"  pipeline: {took:.1f}s, peak RSS {peak / 2**20:,.0f} MiB; {line}", flush=True)
         print(f"  digest: {result['digest']}", flush=True)
         print(f"    {'outside steps':<16} {result['outside_steps_s']:7.1f}s  (imports, instance, checks of "
               "settings and tables, step launch)", flush=True)
-        for g, (s, r) in grouped.items():
-            print(f"    {g:<16} {s:7.1f}s  peak {r / 2**20:6,.0f} MiB", flush=True)
+        for g, (s, r, b) in grouped.items():
+            print(f"    {g:<16} {s:7.1f}s  peak {r / 2**20:6,.0f} MiB  cores busy {b / s if s else 0:4.0%}",
+                  flush=True)
         if args.steps:
-            for key, seconds, rss in per_step:
-                print(f"      {key:<48} {seconds:6.1f}s {rss / 2**20:6,.0f} MiB", flush=True)
+            for key, seconds, rss, load in per_step:
+                print(f"      {key:<48} {seconds:6.1f}s {rss / 2**20:6,.0f} MiB {load:5.0%}", flush=True)
         if args.sdk:
             emulator, base = start_emulator(env)
             try:
