@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from .capi.match_model import STANDARD_ACTION_TYPES, sql_match_probability
 from .errors import PipelineError
+from .ops.lanes import lanes_for
 from .warehouse.engine import qualified_name
 from .warehouse.io import read_frame
 from .warehouse.schema import metadata
@@ -148,18 +149,15 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
 ANALYZE_FROM_ROWS = 10_000
 
 
-MODEL_THREADS = 2
-"""models run side by side on PostgreSQL (one statement keeps one server core busy)"""
-
-
 def run_models(engine: Engine, models: dict[str, Model], day: date, threads: int | None = None,
                run: Callable[[Engine, Model, date], int] = run_model) -> Iterator[tuple[Model, int]]:
     """Run ``models`` for ``day``, each once the models it refers to (among ``models``) are done,
-    up to ``threads`` at a time (``MODEL_THREADS`` on PostgreSQL; one on SQLite, which has one
-    writer); yields ``(model, rows)`` as each finishes. After a failure no model starts; the
-    failure is raised once the running ones are done."""
+    up to ``threads`` at a time (by default :func:`..ops.lanes.lanes_for`: two on PostgreSQL, where
+    one statement keeps one server core busy; one on SQLite, which has one writer); yields
+    ``(model, rows)`` as each finishes. After a failure no model starts; the failure is raised once
+    the running ones are done."""
     if threads is None:
-        threads = MODEL_THREADS if engine.dialect.name == "postgresql" else 1
+        threads = lanes_for(engine)
     order = graphlib.TopologicalSorter({name: {r for r in m.refs if r in models} for name, m in models.items()})
     order.prepare()
     failure: BaseException | None = None

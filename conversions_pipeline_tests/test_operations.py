@@ -117,7 +117,7 @@ def test_a_failed_run_is_recorded_with_its_day_step_and_cause(embedded, monkeypa
     sensor(context)
     rows = read_frame(engine, sa.select(run_failures))
     assert len(rows) >= 1 and str(rows["partition_date"].iloc[0])[:10] == YESTERDAY.isoformat()
-    assert rows["step"].str.contains("extract__orders").any()
+    assert (rows["step"] == "extract").any()
     assert rows["cause"].str.contains("stg_orders").any() and rows["cause"].str.contains("init-db").any()
 
 
@@ -358,7 +358,8 @@ def test_a_step_waits_for_the_sqlite_writer_with_a_logged_bounded_retry(embedded
             other.close()
 
 
-def test_the_multiprocess_executor_extracts_a_days_sources_side_by_side_on_sqlite(embedded, monkeypatch, tmp_path):
+def test_the_multiprocess_executor_runs_a_days_independent_steps_side_by_side_on_sqlite(embedded, monkeypatch,
+                                                                                      tmp_path):
     from conversions_pipeline.definitions import daily_job
     from conversions_pipeline.extract.assets import extract_key
     from conversions_pipeline.warehouse.schema import SOURCE_TABLES
@@ -371,17 +372,19 @@ def test_the_multiprocess_executor_extracts_a_days_sources_side_by_side_on_sqlit
     instance = dg.DagsterInstance.get()
     result = dg.execute_job(dg.reconstructable(daily_job), instance=instance, raise_on_error=False,
                             tags={"dagster/partition": YESTERDAY.isoformat()},
-                            op_selection=[extract_key(s).to_python_identifier() for s in SOURCE_TABLES])
+                            asset_selection=[extract_key(s) for s in SOURCE_TABLES])
     assert result.success
     logs = instance.all_logs(result.run_id)
     def times(kind: str) -> dict:
         return {e.step_key: e.timestamp for e in logs if e.dagster_event and e.dagster_event.event_type_value == kind}
 
     starts, ends = times("STEP_START"), times("STEP_SUCCESS")
-    extracts = [k for k in starts if k.startswith("extract__")]
-    assert len(extracts) == 5 and all(k in ends for k in extracts)
-    # step processes ran side by side: at some moment several extracts were running at once
-    moments = sorted([(starts[k], 1) for k in extracts] + [(ends[k], -1) for k in extracts])
+    # the extract step, then its ten quality checks (each a step of its own, independent of the others)
+    checks = [k for k in starts if k.startswith("extract__")]
+    assert "extract" in ends and len(checks) == 10 and all(k in ends for k in checks)
+    assert all(starts[k] >= ends["extract"] for k in checks)
+    # step processes ran side by side: at some moment several checks were running at once
+    moments = sorted([(starts[k], 1) for k in checks] + [(ends[k], -1) for k in checks])
     running = peak = 0
     for _, change in moments:
         running += change

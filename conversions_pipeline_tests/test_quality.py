@@ -73,28 +73,32 @@ def test_a_clean_seeded_day_passes_every_check_and_dq_results_holds_the_same_num
 # --- structural defects, injected by an upstream asset that writes bad rows ---------------------------
 
 def _job_with(replacement_key, corrupt):
-    """The real job, with one asset replaced by the real one followed by ``corrupt(engine, day)``."""
+    """The real job, with the step that makes one asset replaced by the real work followed by
+    ``corrupt(engine, day)`` (the extract step makes every source: all of them are extracted)."""
     partitions = daily_partitions()
     extract_assets = build_extract_assets(partitions)
     events_asset = build_events_asset(partitions)
     assets = [*extract_assets, events_asset, build_upload_asset(partitions)]
-    real = next(a for a in assets if a.key == replacement_key)
+    real = next(a for a in assets if replacement_key in a.keys)
+    specs = [dg.AssetSpec(key, deps=list(real.asset_deps[key]), group_name="test") for key in real.keys]
 
-    @dg.asset(key=replacement_key, deps=list(real.asset_deps[replacement_key]), partitions_def=partitions,
-              group_name="test")
+    @dg.multi_asset(name=real.node_def.name, specs=specs, partitions_def=partitions)
     def corrupted(context: dg.AssetExecutionContext, warehouse: WarehouseResource, capi: ConversionsApiResource):
         day = context.partition_time_window.start.date()
         engine = warehouse.get_engine()
-        if replacement_key == EVENTS_KEY:
-            from conversions_pipeline.events.config import EventsConfig
-            from conversions_pipeline.events.run import build_day
-            build_day(engine, day, EventsConfig(), capi.default_pixel())
-        else:
-            from conversions_pipeline.extract.run import extract_day
-            extract_day(engine, replacement_key.path[-1], day)
+        for key in real.keys:
+            if key == EVENTS_KEY:
+                from conversions_pipeline.events.config import EventsConfig
+                from conversions_pipeline.events.run import build_day
+                build_day(engine, day, EventsConfig(), capi.default_pixel())
+            else:
+                from conversions_pipeline.extract.run import extract_day
+                extract_day(engine, key.path[-1], day)
         corrupt(engine, day)
+        for key in real.keys:
+            yield dg.MaterializeResult(asset_key=key)
 
-    assets = [corrupted if a.key == replacement_key else a for a in assets]
+    assets = [corrupted if a is real else a for a in assets]
     job = dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.assets(*assets), partitions_def=partitions)
     defs = dg.Definitions(assets=[*source_specs(), *assets], asset_checks=build_quality_checks(partitions),
                           jobs=[job], resources={"warehouse": WarehouseResource(), "capi": ConversionsApiResource(),
