@@ -7,12 +7,15 @@ Per asset, on the run's partition-day only:
   and ``coverage`` (WARN);
 * ``upload/capi_events``: ``delivery`` (WARN).
 
-Every expectation's result is also written to ``dq_results`` (a re-run of a day replaces that
+They run in three steps (the extracts' ten checks, the events' two, the upload's one), each
+check of a step side by side with another on PostgreSQL. Every expectation's result is also written to ``dq_results`` (a re-run of a day replaces that
 day's rows for that check). A suite that cannot run (a missing table, a GX error) is a failed check
 with the reason, never a silent pass.
 """
 # No `from __future__ import annotations`: Dagster reads resource types from annotations.
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import dagster as dg
@@ -22,7 +25,8 @@ from pydantic import Field
 
 from ..capi.assets import UPLOAD_KEY
 from ..events.assets import EVENTS_KEY
-from ..extract.assets import extract_key
+from ..extract.assets import LONGEST_FIRST, extract_key
+from ..ops.lanes import lanes_for, side_by_side
 from ..ops.memory import release_memory
 from ..partitions import day_bounds_utc
 from ..warehouse.io import read_frame, stream_frames
@@ -88,7 +92,8 @@ def record(engine, day: date, asset: dg.AssetKey, check: str, outcomes: list[Out
             conn.execute(dq_results.insert(), rows)
 
 
-def to_result(day: date, outcomes: list[Outcome], severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+def to_result(day: date, outcomes: list[Outcome], severity: dg.AssetCheckSeverity,
+              key: dg.AssetCheckKey | None = None) -> dg.AssetCheckResult:
     failed = [o for o in outcomes if not o.success]
     table = pd.DataFrame([{"expectation": o.expectation, "severity": o.severity, "ok": o.success,
                            "observed": o.observed_value or "", "unexpected": o.unexpected_count or 0,
@@ -102,25 +107,62 @@ def to_result(day: date, outcomes: list[Outcome], severity: dg.AssetCheckSeverit
         "failed_expectations": dg.MetadataValue.json([o.line() for o in failed]),
     }
     description = (f"{day}: " + "; ".join(o.line() for o in failed[:3])) if failed else f"{day}: all expectations met"
-    return dg.AssetCheckResult(passed=not failed, severity=severity, metadata=meta, description=description[:1000])
+    where = {"asset_key": key.asset_key, "check_name": key.name} if key is not None else {}
+    return dg.AssetCheckResult(passed=not failed, severity=severity, metadata=meta, description=description[:1000],
+                               **where)
 
 
-def _check(asset: dg.AssetKey, name: str, blocking: bool, description: str, suites_for):
-    severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
+@dataclass(frozen=True)
+class Check:
+    """One quality gate: the asset it checks, its name, whether a failure blocks what follows
+    (ERROR) or only warns (WARN), and the suites it runs (``suites_for(context, engine, day,
+    thresholds)`` returns ``(name, frame, expectations)`` triples)."""
 
-    @dg.asset_check(asset=asset, name=name, blocking=blocking, description=description)
-    def _run(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource,
-             quality: QualityResource) -> dg.AssetCheckResult:
+    asset: dg.AssetKey
+    name: str
+    blocking: bool
+    description: str
+    suites_for: Callable
+
+    @property
+    def key(self) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(self.asset, self.name)
+
+    @property
+    def severity(self) -> dg.AssetCheckSeverity:
+        return dg.AssetCheckSeverity.ERROR if self.blocking else dg.AssetCheckSeverity.WARN
+
+
+def _checks_step(step: str, checks: list[Check]) -> dg.AssetChecksDefinition:
+    """One step that runs the selected ``checks`` side by side on PostgreSQL (each reads its own
+    rows and runs its own GX validation; :mod:`..ops.lanes`), started in the order given. Each is
+    still its own asset check, blocking or not, with its own result and dq_results rows."""
+    by_key = {c.key: c for c in checks}
+    specs = [dg.AssetCheckSpec(c.name, asset=c.asset, blocking=c.blocking, description=c.description) for c in checks]
+
+    @dg.multi_asset_check(name=step, specs=specs, can_subset=True)
+    def _run(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality: QualityResource):
         day = _day(context)
         engine = warehouse.get_engine()
-        outcomes = evaluate(lambda: suites_for(context, engine, day, quality.thresholds()))
-        release_memory()
-        try:
-            retry_when_locked(lambda: record(engine, day, asset, name, outcomes, context.run.run_id),
-                              what=f"dq_results {asset.to_user_string()} {day}", log=context.log.warning)
-        except sa.exc.SQLAlchemyError as exc:  # the check's answer still stands; say why it is not stored
-            context.log.warning(f"dq_results not written ({type(exc).__name__}); run `conversions-pipeline init-db`")
-        return to_result(day, outcomes, severity)
+        thresholds = quality.thresholds()
+
+        def piece(check: Check):
+            def run() -> list[Outcome]:
+                outcomes = evaluate(lambda: check.suites_for(context, engine, day, thresholds))
+                asset = check.asset
+                try:
+                    retry_when_locked(lambda: record(engine, day, asset, check.name, outcomes, context.run.run_id),
+                                      what=f"dq_results {asset.to_user_string()} {day}", log=context.log.warning)
+                except sa.exc.SQLAlchemyError as exc:  # the check's answer still stands; say why it is not stored
+                    context.log.warning(f"dq_results not written ({type(exc).__name__}); "
+                                        "run `conversions-pipeline init-db`")
+                return outcomes
+            return run
+
+        selected = {key: piece(check) for key, check in by_key.items() if key in context.selected_asset_check_keys}
+        for key, outcomes in side_by_side(selected, lanes_for(engine), "check"):
+            release_memory()
+            yield to_result(day, outcomes, by_key[key].severity, key)
 
     return _run
 
@@ -150,6 +192,7 @@ suites = _Suites()
 
 
 def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """Three steps of checks: the extracts' (ten), the events' (two) and the upload's (one)."""
     def staged(engine, source: str, day: date, columns) -> pd.DataFrame:
         """The day's staged rows, only the columns the suite looks at (a day can be millions of rows)."""
         table = STAGED_TABLES[source]
@@ -162,9 +205,9 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
         query = sa.select(*[table.c[c] for c in columns if c in table.c]).where(table.c.partition_date == day)
         return _chunks(engine, query, 200_000)
 
-    checks = []
-    for source, table in STAGED_TABLES.items():
-        key = extract_key(source)
+    structure_checks, coverage_checks = [], []
+    for source in LONGEST_FIRST:
+        table, key = STAGED_TABLES[source], extract_key(source)
 
         def structure(context, engine, day, thresholds, source=source, table=table, key=key):
             start, end = day_bounds_utc(day, partitions.timezone)
@@ -177,10 +220,11 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
             return suites.extract_coverage(staged(engine, source, day, suites.EXTRACT_COVERAGE_COLUMNS), table,
                                            thresholds)
 
-        checks.append(_check(key, STRUCTURE, True, f"stg_{source} for the day: required columns, ids, timestamps "
-                             "inside the day, hashed columns 64-hex, row count equal to the source's", structure))
-        checks.append(_check(key, COVERAGE, False, "share of phones and emails that normalize, duplicate ids, "
-                             "valid currencies (WARN thresholds in the quality resource)", coverage))
+        structure_checks.append(Check(key, STRUCTURE, True, f"stg_{source} for the day: required columns, ids, "
+                                      "timestamps inside the day, hashed columns 64-hex, row count equal to the "
+                                      "source's", structure))
+        coverage_checks.append(Check(key, COVERAGE, False, "share of phones and emails that normalize, duplicate "
+                                     "ids, valid currencies (WARN thresholds in the quality resource)", coverage))
 
     def events_chunks(engine, day, columns):
         """The day's events in chunks (streamed on PostgreSQL), each reduced by the suite as it comes."""
@@ -191,21 +235,25 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
         return read_frame(engine, sa.select(*[server_events.c[c] for c in columns])
                           .where(server_events.c.partition_date == day))
 
-    checks.append(_check(EVENTS_KEY, STRUCTURE, True, "unique event ids per pixel, allowed names and action "
-                         "sources, event_time in Meta's window, hashed keys 64-hex, fbc shape, Purchase value and "
-                         "currency, a match key on every eligible event; a failure stops the day's upload",
-                         lambda c, e, d, t: suites.events_structure(
-                             events_chunks(e, d, suites.EVENTS_STRUCTURE_COLUMNS), datetime.now(timezone.utc))))
-    checks.append(_check(EVENTS_KEY, COVERAGE, False, "share of eligible events with a strong key, of "
-                         "Facebook-credited leads with a click id, of Purchases with a currency",
-                         lambda c, e, d, t: suites.events_coverage(
-                             events_frame(e, d, suites.EVENTS_COVERAGE_COLUMNS), t)))
+    events_checks = [
+        Check(EVENTS_KEY, STRUCTURE, True, "unique event ids per pixel, allowed names and action sources, event_time "
+              "in Meta's window, hashed keys 64-hex, fbc shape, Purchase value and currency, a match key on every "
+              "eligible event; a failure stops the day's upload",
+              lambda c, e, d, t: suites.events_structure(events_chunks(e, d, suites.EVENTS_STRUCTURE_COLUMNS),
+                                                         datetime.now(timezone.utc))),
+        Check(EVENTS_KEY, COVERAGE, False, "share of eligible events with a strong key, of Facebook-credited leads "
+              "with a click id, of Purchases with a currency",
+              lambda c, e, d, t: suites.events_coverage(events_frame(e, d, suites.EVENTS_COVERAGE_COLUMNS), t)),
+    ]
 
     def delivery(context, engine, day, thresholds):
         ledger = read_frame(engine, sa.select(capi_events.c.status).where(capi_events.c.partition_date == day))
         batches = read_frame(engine, sa.select(capi_batches).where(capi_batches.c.partition_date == day))
         return suites.upload_delivery(ledger, batches, thresholds)
 
-    checks.append(_check(UPLOAD_KEY, DELIVERY, False, "nothing left pending, rejected share under the threshold, "
-                         "events_received equal to events sent for every answered request", delivery))
-    return checks
+    delivery_checks = [Check(UPLOAD_KEY, DELIVERY, False, "nothing left pending, rejected share under the threshold, "
+                             "events_received equal to events sent for every answered request", delivery)]
+    # the longest first (the calls' structure), so the lanes finish together
+    return [_checks_step("extract_checks", structure_checks + coverage_checks),
+            _checks_step("events_checks", events_checks),
+            _checks_step("upload_checks", delivery_checks)]
