@@ -42,9 +42,9 @@ DAY = datetime.now(timezone.utc).date() - timedelta(days=1)
 SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 CLI = [str(Path(sys.executable).parent / "conversions-pipeline")]
 
-GROUPS = (("checks", "_checks"), ("checks", "_structure"), ("checks", "_coverage"), ("checks", "_delivery"), ("extract", "extract_"),
-          ("events", "events_"), ("upload", "upload_"), ("facebook reads", "facebook_"), ("marts", "marts_"),
-          ("report", "report"))
+GROUPS = (("checks", "_checks"), ("checks", "_structure"), ("checks", "_coverage"), ("checks", "_delivery"),
+          ("extract", "extract"), ("events", "events_"), ("upload", "upload_"), ("facebook reads", "facebook_"),
+          ("marts", "marts"), ("report", "report"))
 
 
 def group_of(step: str) -> str:

@@ -7,10 +7,10 @@ Per asset, on the run's partition-day only:
   and ``coverage`` (WARN);
 * ``upload/capi_events``: ``delivery`` (WARN).
 
-They run in three steps (the extracts' ten checks, the events' two, the upload's one), each
-check of a step side by side with another on PostgreSQL. Every expectation's result is also written to ``dq_results`` (a re-run of a day replaces that
-day's rows for that check). A suite that cannot run (a missing table, a GX error) is a failed check
-with the reason, never a silent pass.
+They run in three steps (the extracts' ten checks, the events' two, the upload's one), a step's
+checks side by side on PostgreSQL. Every expectation's result is also written to ``dq_results``
+(a re-run of a day replaces that day's rows for that check). A suite that cannot run (a missing
+table, a GX error) is a failed check with the reason, never a silent pass.
 """
 # No `from __future__ import annotations`: Dagster reads resource types from annotations.
 
