@@ -2,7 +2,7 @@
 
 * ``in_process`` (default): every step in the run's own process; a demo-sized day takes seconds
   (a process per step costs about 13 s each on a 2-core machine);
-* ``multiprocess``: a process per step, the five extracts of a day in parallel;
+* ``multiprocess``: a process per step (independent steps side by side);
 * ``celery``: steps go to Celery workers (dagster-celery) through ``CELERY_BROKER_URL``
   (default ``amqp://guest:guest@127.0.0.1:5672//``) and ``CELERY_DEFAULT_QUEUE`` (default
   ``dagster``), so many days run on other machines.

@@ -133,10 +133,11 @@ class Check:
         return dg.AssetCheckSeverity.ERROR if self.blocking else dg.AssetCheckSeverity.WARN
 
 
-def _checks_step(step: str, checks: list[Check]) -> dg.AssetChecksDefinition:
-    """One step that runs the selected ``checks`` side by side on PostgreSQL (each reads its own
-    rows and runs its own GX validation; :mod:`..ops.lanes`), started in the order given. Each is
-    still its own asset check, blocking or not, with its own result and dq_results rows."""
+def _checks_step(step: str, checks: list[Check], side_by_side_ok: bool = True) -> dg.AssetChecksDefinition:
+    """One step that runs the selected ``checks``, side by side on PostgreSQL when
+    ``side_by_side_ok`` (each reads its own rows and runs its own GX validation; :mod:`..ops.lanes`),
+    started in the order given. Each is still its own asset check, blocking or not, with its own
+    result and dq_results rows."""
     by_key = {c.key: c for c in checks}
     specs = [dg.AssetCheckSpec(c.name, asset=c.asset, blocking=c.blocking, description=c.description) for c in checks]
 
@@ -160,7 +161,7 @@ def _checks_step(step: str, checks: list[Check]) -> dg.AssetChecksDefinition:
             return run
 
         selected = {key: piece(check) for key, check in by_key.items() if key in context.selected_asset_check_keys}
-        for key, outcomes in side_by_side(selected, lanes_for(engine), "check"):
+        for key, outcomes in side_by_side(selected, lanes_for(engine) if side_by_side_ok else 1, "check"):
             release_memory()
             yield to_result(day, outcomes, by_key[key].severity, key)
 
@@ -255,5 +256,7 @@ def build_quality_checks(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
                              "events_received equal to events sent for every answered request", delivery)]
     # the longest first (the calls' structure), so the lanes finish together
     return [_checks_step("extract_checks", structure_checks + coverage_checks),
-            _checks_step("events_checks", events_checks),
+            # one at a time: each holds columns of every event of the day (side by side, the 1M-call
+            # day's peak went from about 1.5 to 1.96 GB to save about 3 s)
+            _checks_step("events_checks", events_checks, side_by_side_ok=False),
             _checks_step("upload_checks", delivery_checks)]
