@@ -191,9 +191,10 @@ def measured(command: list[str], env: dict) -> tuple[float, int, list[tuple[floa
     return took, usage.ru_maxrss * 1024, samples, text
 
 
-def steps(home: str, samples: list[tuple[float, int, float]]) -> list[tuple[str, float, int, float]]:
-    """Per step: seconds, peak RSS sampled while it ran, and how busy the machine's cores were
-    meanwhile (1.0: every core busy; the rest is a core left idle while the step ran)."""
+def steps(home: str, samples: list[tuple[float, int, float]]) -> list[tuple[str, float, int, float, int, int]]:
+    """Per step: seconds, peak RSS sampled while it ran, how busy the machine's cores were
+    meanwhile (1.0: every core busy; the rest is a core left idle while the step ran), and the RSS
+    sampled first and last in the step (what the process holds going in and coming out)."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = home
@@ -207,7 +208,7 @@ def steps(home: str, samples: list[tuple[float, int, float]]) -> list[tuple[str,
         seconds = (s.end_time or 0) - (s.start_time or 0)
         load = ((within[-1][2] - within[0][2]) / (within[-1][0] - within[0][0]) / os.cpu_count()
                 if len(within) > 1 and within[-1][0] > within[0][0] else float("nan"))
-        out.append((s.step_key, seconds, peak, load))
+        out.append((s.step_key, seconds, peak, load, within[0][1] if within else 0, within[-1][1] if within else 0))
     return out
 
 
@@ -245,7 +246,7 @@ def main() -> None:
         line = next((ln for ln in text.splitlines() if "sent " in ln), "").strip()
         per_step = steps(home, samples)
         grouped: dict[str, list] = {}
-        for key, seconds, rss, load in per_step:
+        for key, seconds, rss, load, _, _ in per_step:
             g = grouped.setdefault(group_of(key), [0.0, 0, 0.0])
             g[0] += seconds
             g[1] = max(g[1], rss)
@@ -254,7 +255,7 @@ def main() -> None:
                   "digest": digest(url, DAY), "upload": line,
                   "steps": {g: [round(s, 1), round(r / 2**20), round(b / s, 2) if s else None]
                             for g, (s, r, b) in grouped.items()},
-                  "outside_steps_s": round(took - sum(s for _, s, _, _ in per_step), 1)}
+                  "outside_steps_s": round(took - sum(step[1] for step in per_step), 1)}
         print(f"  pipeline: {took:.1f}s, peak RSS {peak / 2**20:,.0f} MiB; {line}", flush=True)
         print(f"  digest: {result['digest']}", flush=True)
         print(f"    {'outside steps':<16} {result['outside_steps_s']:7.1f}s  (imports, instance, checks of "
@@ -263,8 +264,9 @@ def main() -> None:
             print(f"    {g:<16} {s:7.1f}s  peak {r / 2**20:6,.0f} MiB  cores busy {b / s if s else 0:4.0%}",
                   flush=True)
         if args.steps:
-            for key, seconds, rss, load in per_step:
-                print(f"      {key:<48} {seconds:6.1f}s {rss / 2**20:6,.0f} MiB {load:5.0%}", flush=True)
+            for key, seconds, rss, load, first, last in per_step:
+                print(f"      {key:<48} {seconds:6.1f}s {rss / 2**20:6,.0f} MiB {load:5.0%}  "
+                      f"in {first / 2**20:6,.0f} out {last / 2**20:6,.0f} MiB", flush=True)
         if args.sdk:
             emulator, base = start_emulator(env)
             try:
