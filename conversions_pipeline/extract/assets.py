@@ -118,7 +118,9 @@ def build_extract_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.As
                     f"{source}: {result.unreadable_in_table} row(s) of the table and {result.unreadable_near_day} "
                     f"read around {day} have a timestamp that is not ISO 8601 (or NULL) and belong to no day; "
                     f"shapes: {dict(result.unreadable_shapes.most_common(5))}")
-            release_memory()
             yield dg.MaterializeResult(asset_key=extract_key(source), metadata=_metadata(result, partitions.timezone))
+        # once all are done: it freezes what is alive (see ops.memory), which mid-step would include
+        # the other lane's work in progress, whose reference cycles would then never be collected
+        release_memory()
 
     return [extract]

@@ -162,8 +162,8 @@ def _checks_step(step: str, checks: list[Check], side_by_side_ok: bool = True) -
 
         selected = {key: piece(check) for key, check in by_key.items() if key in context.selected_asset_check_keys}
         for key, outcomes in side_by_side(selected, lanes_for(engine) if side_by_side_ok else 1, "check"):
-            release_memory()
             yield to_result(day, outcomes, by_key[key].severity, key)
+        release_memory()  # once all are done (see the extract step)
 
     return _run
 
