@@ -43,9 +43,6 @@ defs_assets, checks = [], []
 for step, members in steps.items():
     specs = [dg.AssetSpec(dg.AssetKey(key.split("/")), deps=[dg.AssetKey(d.split("/")) for d in a["deps"]],
                           partitions_def=partitions) for key, a in members]
-    check_specs = [dg.AssetCheckSpec(name.split(":")[1], asset=dg.AssetKey(name.split(":")[0].split("/")),
-                                     blocking=c["blocking"])
-                   for name, c in graph["checks"].items() if name.split(":")[0] in {k for k, _ in members}]
 
     def make(specs=specs, step=step):
         @dg.multi_asset(name=step, specs=specs, can_subset=True)
@@ -55,13 +52,21 @@ for step, members in steps.items():
                 yield dg.MaterializeResult(asset_key=key, metadata={"rows": 0})
         return _noop
     defs_assets.append(make())
-    for spec in check_specs:
-        def make_check(spec=spec):
-            @dg.asset_check(asset=spec.asset_key, name=spec.name, blocking=spec.blocking)
-            def _check():
-                return dg.AssetCheckResult(passed=True)
-            return _check
-        checks.append(make_check())
+check_steps = {}
+for name, c in graph["checks"].items():
+    asset, check = name.split(":")
+    if asset in job_assets:
+        check_steps.setdefault(c["step"], []).append(
+            dg.AssetCheckSpec(check, asset=dg.AssetKey(asset.split("/")), blocking=c["blocking"]))
+for step, specs in check_steps.items():
+    def make_checks(specs=specs, step=step):
+        @dg.multi_asset_check(name=step, specs=specs, can_subset=True)
+        def _checks(context: dg.AssetCheckExecutionContext):
+            for spec in specs:
+                if spec.key in context.selected_asset_check_keys:
+                    yield dg.AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True)
+        return _checks
+    checks.append(make_checks())
 keys = [k for a in defs_assets for k in a.keys]
 job = dg.define_asset_job("daily_conversions", selection=dg.AssetSelection.assets(*keys), partitions_def=partitions)
 defs = dg.Definitions(assets=defs_assets, asset_checks=checks, jobs=[job])

@@ -1,6 +1,6 @@
 """A snapshot of the asset graph: keys, dependencies, partitions, the step each asset runs in,
-checks and whether they block, the job, schedules and sensors. A change to any of them is a visible
-diff in ``snapshots/asset_graph.json``; when it is intended, regenerate the file with
+checks, whether they block and the step each runs in, the job, schedules and sensors. A change to
+any of them is a visible diff in ``snapshots/asset_graph.json``; when it is intended, regenerate the file with
 ``UPDATE_SNAPSHOTS=1 uv run pytest conversions_pipeline_tests/test_asset_graph.py`` and review it."""
 
 import json
@@ -34,7 +34,9 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
         else:
             entry["external"] = True
         assets[key.to_user_string()] = entry
-    checks = {f"{ck.asset_key.to_user_string()}:{ck.name}": {"blocking": graph.get(ck).blocking}
+    check_steps = {ck: d.node_def.name for d in defs.asset_checks or [] for ck in d.check_keys}
+    checks = {f"{ck.asset_key.to_user_string()}:{ck.name}": {"blocking": graph.get(ck).blocking,
+                                                              "step": check_steps.get(ck)}
               for ck in sorted(graph.asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name))}
     job = defs.resolve_job_def(DAILY_JOB)
     jobs = {DAILY_JOB: {"assets": sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys),
