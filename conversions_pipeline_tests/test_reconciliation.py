@@ -305,6 +305,31 @@ def test_a_large_model_day_is_analyzed_for_the_models_that_read_it(pg_database_u
         engine.dispose()
 
 
+def test_on_sqlite_a_large_model_day_is_analyzed_so_readers_do_not_loop_over_its_day_index(tmp_path,
+                                                                                         monkeypatch):
+    """reconciliation_daily joins the day's source rows to lead_outcomes: planned without statistics,
+    SQLite read every lead_outcomes row of the day once per source row (minutes at 100k calls)."""
+    from conversions_pipeline import sql_models
+    from conversions_pipeline.warehouse.engine import create_warehouse_engine
+    from conversions_pipeline.warehouse.schema import STAGED_TABLES
+
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    create_schema(engine)
+    monkeypatch.setattr(sql_models, "ANALYZE_FROM_ROWS", 20)
+    with engine.begin() as conn:
+        conn.execute(server_events.insert(),
+                     [_se("calls", f"A{i}", "Lead", "eligible", "ph", False) for i in range(60)])
+        conn.execute(STAGED_TABLES["calls"].insert(), [{"partition_date": D, "id": f"A{i}"} for i in range(60)])
+    run_model(engine, load_models()["lead_outcomes"], D)
+    with engine.connect() as conn:
+        plan = [row[-1] for row in conn.execute(
+            sa.text("EXPLAIN QUERY PLAN " + sql_models.render(load_models()["reconciliation_daily"], engine)),
+            {"partition_date": D})]
+        assert not any(step.startswith("SEARCH lo USING INDEX ix_lead_outcomes_day") for step in plan), plan
+        assert conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'lead_outcomes'").scalars().all()
+    engine.dispose()
+
+
 def test_a_model_table_is_indexed_by_day_and_counts_the_rows_it_inserted(ledger):
     indexes = {tuple(ix["column_names"]) for ix in sa.inspect(ledger).get_indexes("lead_outcomes")}
     assert ("partition_date",) in indexes
