@@ -144,7 +144,9 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
             # the models that read this one are planned on its statistics, not on a guess: without
             # them SQLite took the day index for a join's inner loop (every lead_outcomes row of the
             # day read once per source row: reconciliation_daily ran for over ten minutes on a
-            # 100,000-call day, 0.5 s analyzed). SQLite samples at most ANALYZE_SAMPLE rows per index.
+            # 100,000-call day, 0.5 s analyzed). SQLite reads at most ANALYZE_SAMPLE rows per index: a
+            # day must fit in it, or the statistics understate it (10,000 rows read of a 165,000-row
+            # day said "10,001 rows per day", and the loop came back).
             if engine.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA analysis_limit = {ANALYZE_SAMPLE}")
             conn.execute(sa.text(f"ANALYZE {name}"))
@@ -152,7 +154,7 @@ def run_model(engine: Engine, model: Model, day: date) -> int:
 
 
 ANALYZE_FROM_ROWS = 10_000
-ANALYZE_SAMPLE = 10_000
+ANALYZE_SAMPLE = 2_000_000
 
 
 def run_models(engine: Engine, models: dict[str, Model], day: date, threads: int | None = None,
