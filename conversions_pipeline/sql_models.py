@@ -16,7 +16,6 @@ from __future__ import annotations
 import graphlib
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from .capi.match_model import STANDARD_ACTION_TYPES, sql_match_probability
 from .errors import PipelineError
-from .ops.lanes import lanes_for
+from .ops.lanes import lanes_for, side_by_side
 from .warehouse.engine import qualified_name
 from .warehouse.io import read_frame
 from .warehouse.schema import metadata
@@ -164,31 +163,11 @@ def run_models(engine: Engine, models: dict[str, Model], day: date, threads: int
     one statement keeps one server core busy; one on SQLite, which has one writer); yields
     ``(model, rows)`` as each finishes. After a failure no model starts; the failure is raised once
     the running ones are done."""
-    if threads is None:
-        threads = lanes_for(engine)
-    order = graphlib.TopologicalSorter({name: {r for r in m.refs if r in models} for name, m in models.items()})
-    order.prepare()
-    failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sql-model") as pool:
-        running: dict = {}
-        while order.is_active():
-            if failure is None:
-                for name in order.get_ready():
-                    running[pool.submit(run, engine, models[name], day)] = name
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                name = running.pop(future)
-                try:
-                    rows = future.result()
-                except BaseException as exc:  # noqa: BLE001 - raised below, after the running models end
-                    failure = failure or exc
-                    continue
-                order.done(name)
-                yield models[name], rows
-    if failure is not None:
-        raise failure
+    work = {name: (lambda model=model: run(engine, model, day)) for name, model in models.items()}
+    refs = {name: model.refs for name, model in models.items()}
+    lanes = lanes_for(engine) if threads is None else threads
+    for name, rows in side_by_side(work, lanes, "sql-model", after=refs):
+        yield models[name], rows
 
 
 def read_model(engine: Engine, name: str, first: date, last: date | None = None,

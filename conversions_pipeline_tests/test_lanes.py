@@ -109,3 +109,12 @@ def test_the_extract_step_stages_every_source_and_each_can_be_extracted_alone(wa
     for source, meta in materialized.items():
         assert meta["rows"].value == rows[source.path[-1]] > 0
     engine.dispose()
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_a_piece_waits_for_the_pieces_it_comes_after(lanes):
+    finished = []
+    work = {n: (lambda n=n: finished.append(n) or n) for n in ("report", "marts", "events", "extract")}
+    after = {"report": ["marts"], "marts": ["events"], "events": ["extract", "not a piece"]}
+    assert [name for name, _ in side_by_side(work, lanes, after=after)] == ["extract", "events", "marts", "report"]
+    assert finished == ["extract", "events", "marts", "report"]

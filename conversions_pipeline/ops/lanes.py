@@ -1,14 +1,16 @@
 """Independent pieces of one step side by side on a few threads.
 
-A step's pieces that write to different tables (the five extracts of a day, SQL models whose refs
-are done) leave a core idle when they run one after another: each waits on the warehouse in turn
-(reads, COPY, hashing in DuckDB and Arrow release the GIL). On PostgreSQL they run ``LANES`` at a
-time; SQLite has one writer, so there they run one at a time in the step's own thread.
+A step's pieces that write to different tables (the five extracts of a day, a day's checks, SQL
+models once the models they read are done) leave a core idle when they run one after another:
+each waits on the warehouse in turn (reads, COPY, hashing in DuckDB and Arrow release the GIL). On
+PostgreSQL they run ``LANES`` at a time; SQLite has one writer, so there they run one at a time in
+the step's own thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import graphlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TypeVar
 
@@ -24,23 +26,29 @@ def lanes_for(engine: Engine) -> int:
     return LANES if engine.dialect.name == "postgresql" else 1
 
 
-def side_by_side(work: dict[str, Callable[[], T]], lanes: int, thread_name: str = "lane") -> Iterator[tuple[str, T]]:
-    """Run each ``work[name]()``, at most ``lanes`` at a time, started in the order given (longest
-    first keeps the lanes even); yield ``(name, result)`` as each finishes. After a failure nothing
-    new starts; the first failure is raised once the running pieces are done (what finished before
-    it has been yielded)."""
+def side_by_side(work: dict[str, Callable[[], T]], lanes: int, thread_name: str = "lane",
+                 after: dict[str, Iterable[str]] | None = None) -> Iterator[tuple[str, T]]:
+    """Run each ``work[name]()``, at most ``lanes`` at a time, each once the pieces ``after[name]``
+    names (among ``work``) are done, otherwise in the order given (longest first keeps the lanes
+    even); yield ``(name, result)`` as each finishes. After a failure nothing new starts; the first
+    failure is raised once the running pieces are done (what finished before it has been yielded)."""
+    order = graphlib.TopologicalSorter({name: [d for d in (after or {}).get(name, ()) if d in work] for name in work})
+    order.prepare()
     if lanes <= 1:
-        for name, piece in work.items():
-            yield name, piece()
+        while order.is_active():
+            for name in order.get_ready():
+                yield name, work[name]()
+                order.done(name)
         return
-    waiting = list(work.items())
+    waiting: list[str] = []
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix=thread_name) as pool:
         running: dict = {}
-        while waiting or running:
+        while order.is_active():
+            waiting += order.get_ready()
             while failure is None and waiting and len(running) < lanes:
-                name, piece = waiting.pop(0)
-                running[pool.submit(piece)] = name
+                name = waiting.pop(0)
+                running[pool.submit(work[name])] = name
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -51,6 +59,7 @@ def side_by_side(work: dict[str, Callable[[], T]], lanes: int, thread_name: str 
                 except BaseException as exc:  # noqa: BLE001 - raised below, after the running pieces end
                     failure = failure or exc
                     continue
+                order.done(name)
                 yield name, result
     if failure is not None:
         raise failure
