@@ -10,12 +10,13 @@ the step's own thread.
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 LANES = 2
@@ -26,8 +27,8 @@ def lanes_for(engine: Engine) -> int:
     return LANES if engine.dialect.name == "postgresql" else 1
 
 
-def side_by_side(work: dict[str, Callable[[], T]], lanes: int, thread_name: str = "lane",
-                 after: dict[str, Iterable[str]] | None = None) -> Iterator[tuple[str, T]]:
+def side_by_side(work: dict[K, Callable[[], T]], lanes: int, thread_name: str = "lane",
+                 after: dict[K, Iterable[K]] | None = None) -> Iterator[tuple[K, T]]:
     """Run each ``work[name]()``, at most ``lanes`` at a time, each once the pieces ``after[name]``
     names (among ``work``) are done, otherwise in the order given (longest first keeps the lanes
     even); yield ``(name, result)`` as each finishes. After a failure nothing new starts; the first
@@ -40,7 +41,7 @@ def side_by_side(work: dict[str, Callable[[], T]], lanes: int, thread_name: str 
                 yield name, work[name]()
                 order.done(name)
         return
-    waiting: list[str] = []
+    waiting: list[K] = []
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix=thread_name) as pool:
         running: dict = {}
