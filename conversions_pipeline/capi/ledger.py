@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from ..ops.lanes import lanes_for
 from ..warehouse.engine import qualified_name
 from ..warehouse.io import read_frame, stream_frames
 from ..warehouse.schema import capi_batches, capi_events, server_events
@@ -277,25 +276,21 @@ def record_outcome_rows(conn, rows: list[tuple], destination: str | None = None)
 
 
 class Recorder:
-    """What an upload learns, written as it learns it, by writer threads of their own: each batch's
+    """What an upload learns, written as it learns it, by a writer thread of its own: each batch's
     outcomes go into a short queue the moment Meta answered and are written, with the request
     rows that led to them, in one transaction (answers that arrived meanwhile share it). The
-    senders go on to their next batch while the warehouse writes (the write was half of each
-    sender's time). On PostgreSQL ``writers`` threads write side by side (a batch's events are its
-    own rows: two transactions never touch the same row; one statement keeps one server core
-    busy); on SQLite, which has one writer, one thread. A killed run resends at most what was in
-    flight, queued or being written (at most ``waiting`` + ``writers`` answers; Meta drops the
-    copies by event_id); an interrupted or finished one writes everything first (:meth:`flush`). A
-    write that fails stops the upload at the next answer."""
+    senders go on to their next batch while PostgreSQL writes (the write was half of each
+    sender's time). A killed run resends at most what was in flight or queued (at most
+    ``waiting`` answers; Meta drops the copies by event_id); an interrupted or finished one
+    writes everything first (:meth:`flush`). A write that fails stops the upload at the next
+    answer."""
 
-    def __init__(self, engine: Engine, day: date, destination: str | None, waiting: int = 4,
-                 writers: int | None = None):
+    def __init__(self, engine: Engine, day: date, destination: str | None, waiting: int = 4):
         self.engine, self.day, self.destination = engine, day, destination
         self._attempts: list[dict] = []
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, waiting))
-        self._writers: list[threading.Thread] = []
-        self._count = max(1, writers if writers is not None else lanes_for(engine))
+        self._writer: threading.Thread | None = None
         self._failure: BaseException | None = None
 
     def attempt(self, pixel_id: str, attempt: Attempt) -> None:
@@ -304,23 +299,20 @@ class Recorder:
 
     def outcomes(self, pixel_id: str, outcomes: dict[str, EventOutcome], hashes: dict[str, str]) -> None:
         """Meta's answer for a batch; ``hashes``: the payload hash each event was sent with.
-        Waits while the queue is full (the writers set the pace when the warehouse is slower)."""
+        Waits while the queue is full (the writer sets the pace when the warehouse is slower)."""
         self._raise_failure()
         with self._lock:
-            if not self._writers:
-                self._writers = [threading.Thread(target=self._write_queued, name=f"capi-ledger-{i}", daemon=True)
-                                 for i in range(self._count)]
-                for writer in self._writers:
-                    writer.start()
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_queued, name="capi-ledger", daemon=True)
+                self._writer.start()
         self._queue.put(outcome_rows(pixel_id, outcomes, hashes))
 
     def flush(self, outcomes: list[tuple] | None = None) -> None:
         """Write every queued answer and every request row, then return (raises what a write raised)."""
         with self._lock:
-            writers, self._writers = self._writers, []
-        for _ in writers:
+            writer, self._writer = self._writer, None
+        if writer is not None:
             self._queue.put(_DONE)
-        for writer in writers:
             writer.join()
         self._raise_failure()
         self._write(outcomes or [])
