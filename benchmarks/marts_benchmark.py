@@ -4,8 +4,8 @@
 
 Runs on the database ``scale_benchmark.py`` leaves behind (``bench_scale_<calls>``, holding a
 whole day sent to the emulator: run that benchmark first; its latest day is used). Each round runs every model of
-``dbt_like_sql/models`` for the day with ``run_models`` on one thread, then on
-``MODEL_THREADS``; it prints the seconds of each and the rows every model wrote (the same both
+``dbt_like_sql/models`` for the day with ``run_models`` on one thread, then on ``LANES``
+(``ops/lanes.py``); it prints the seconds of each and the rows every model wrote (the same both
 ways). The models' tables are emptied before each run, as a first run of the day finds them
 (replacing a day's rows again and again would measure the table's growing dead rows).
 """
@@ -16,12 +16,10 @@ import argparse
 import time
 
 import sqlalchemy as sa
+from scale_benchmark import sent_day
 
-from conversions_pipeline.sql_models import MODEL_THREADS, load_models, run_models
-from conversions_pipeline.warehouse.engine import create_warehouse_engine
-from conversions_pipeline.warehouse.schema import server_events
-
-SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+from conversions_pipeline.ops.lanes import LANES
+from conversions_pipeline.sql_models import load_models, run_models
 
 
 def main() -> None:
@@ -29,12 +27,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    engine = create_warehouse_engine(f"{SERVER}/bench_scale_{args.calls}")
-    with engine.connect() as conn:  # the day the scale benchmark sent
-        day = conn.execute(sa.select(sa.func.max(server_events.c.partition_date))).scalar_one()
+    engine, day = sent_day(args.calls)
     models = load_models()
     for round_ in range(1, args.rounds + 1):
-        for threads in (1, MODEL_THREADS):
+        for threads in (1, LANES):
             with engine.begin() as conn:
                 present = set(sa.inspect(conn).get_table_names())
                 tables = ", ".join(f'"{name}"' for name in models if name in present)

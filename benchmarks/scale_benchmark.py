@@ -60,6 +60,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def sent_day(calls: int):
+    """The warehouse this benchmark left for ``calls`` and the latest day it sent (for the
+    benchmarks of one step that run on it: marts, the upload's read)."""
+    from conversions_pipeline.warehouse.engine import create_warehouse_engine
+    from conversions_pipeline.warehouse.schema import server_events
+
+    engine = create_warehouse_engine(f"{SERVER}/bench_scale_{calls}")
+    with engine.connect() as conn:
+        day = conn.execute(sa.select(sa.func.max(server_events.c.partition_date))).scalar_one()
+    return engine, day
+
+
 def ensure_database(name: str, calls: int, reseed: bool, env: dict) -> None:
     admin = sa.create_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -15,13 +15,11 @@ import argparse
 import time
 
 import sqlalchemy as sa
+from scale_benchmark import sent_day
 
 from conversions_pipeline.capi.ledger import to_send_query
-from conversions_pipeline.warehouse.engine import create_warehouse_engine
 from conversions_pipeline.warehouse.io import stream_frames
 from conversions_pipeline.warehouse.schema import capi_events, server_events
-
-SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
 
 def main() -> None:
@@ -29,9 +27,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    engine = create_warehouse_engine(f"{SERVER}/bench_scale_{args.calls}")
-    with engine.connect() as conn:  # the day the scale benchmark sent
-        day = conn.execute(sa.select(sa.func.max(server_events.c.partition_date))).scalar_one()
+    engine, day = sent_day(args.calls)
     with engine.begin() as conn:
         conn.execute(sa.update(capi_events).where(capi_events.c.partition_date == day,
                                                   capi_events.c.status == "accepted").values(status="pending"))
